@@ -1,0 +1,2 @@
+//! llm-loadtest: load tests for LLM inference servers.
+pub mod cli;
