@@ -1,1 +1,2 @@
-//! SDK.
+//! SDK for llm-loadtest adapters (being written).
+pub mod framing;
