@@ -1,6 +1,0 @@
-//! Command-line interface.
-use std::process::ExitCode;
-
-pub fn run() -> anyhow::Result<ExitCode> {
-    Ok(ExitCode::SUCCESS)
-}

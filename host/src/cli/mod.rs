@@ -1,0 +1,46 @@
+//! The command line: one subcommand per job, each in its own file.
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for invalid usage (bad flags, bad configuration), as clap uses.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "llm-loadtest",
+    version,
+    about = "Load tests for LLM inference servers: TTFT, TPOT, ITL, throughput and goodput"
+)]
+pub struct Cli {
+    /// Log filter, e.g. `info` or `llm_loadtest=debug` (also RUST_LOG).
+    #[arg(long, global = true, env = "LLM_LOADTEST_LOG", default_value = "warn")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Parse the command line and run the chosen subcommand.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return Ok(ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 }));
+        }
+    };
+    init_logging(&cli.log);
+    match cli.command {}
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
