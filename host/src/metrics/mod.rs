@@ -1,0 +1,12 @@
+//! Measurements: per-request records, exact level summaries, SLO goodput,
+//! and HdrHistograms for live progress and for merging shards losslessly.
+pub mod histogram;
+pub mod record;
+pub mod slo;
+pub mod stats;
+pub mod summary;
+
+pub use record::{ErrorClass, RequestError, RequestRecord};
+pub use slo::{Objective, SloMetric, parse_objectives};
+pub use stats::Distribution;
+pub use summary::{Goodput, Judged, LevelSummary};

@@ -1,0 +1,308 @@
+//! A level's summary: vLLM's figures plus goodput, attainment and errors.
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::record::{ErrorClass, RequestRecord};
+use super::slo::Objective;
+use super::stats::Distribution;
+
+/// How many messages of each error class are kept.
+pub const ERROR_SAMPLES: usize = 5;
+
+/// Errors of one class.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorCount {
+    pub count: u64,
+    /// The first distinct messages seen.
+    pub first_messages: Vec<String>,
+}
+
+/// Server usage counts against the client tokenizer's count of the same text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenCountCheck {
+    pub requests_compared: u64,
+    /// Mean of |server − client| / server.
+    pub mean_relative_diff: f64,
+    pub max_abs_diff: u64,
+}
+
+impl TokenCountCheck {
+    /// Above this the two counts disagree enough to mention in the report.
+    pub const WARN_RELATIVE_DIFF: f64 = 0.10;
+
+    pub fn disagrees(&self) -> bool {
+        self.mean_relative_diff > Self::WARN_RELATIVE_DIFF
+    }
+}
+
+/// SLO results of a level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Goodput {
+    pub objectives: Vec<Objective>,
+    /// Requests that succeeded and met every objective.
+    pub good: u64,
+    /// Good requests per second of the level's duration (vLLM's goodput).
+    pub goodput_rps: f64,
+    /// Good requests as a share of all requests sent, failures included, in %.
+    pub attainment_pct: f64,
+    /// Requests that missed each objective (a request can miss several).
+    pub violations: BTreeMap<String, u64>,
+}
+
+/// Per-request SLO verdicts, aligned with the level's measured requests.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub objectives: Vec<Objective>,
+    pub good: Vec<bool>,
+    pub reasons: Vec<Vec<String>>,
+}
+
+/// The summary of one level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LevelSummary {
+    /// Measured requests (warm-up excluded), successes and failures.
+    pub requests: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// First measured send to last measured completion.
+    pub duration_s: f64,
+    pub request_throughput: f64,
+    pub output_throughput: f64,
+    pub total_token_throughput: f64,
+    pub total_input_tokens: u64,
+    pub total_output_tokens: u64,
+    /// Most requests in flight at once.
+    pub peak_concurrency: u64,
+    /// Most output tokens completed within one wall-clock second.
+    pub peak_output_tokens_per_s: f64,
+    pub ttft_ms: Distribution,
+    pub tpot_ms: Distribution,
+    pub itl_ms: Distribution,
+    pub e2el_ms: Distribution,
+    pub queue_ms: Distribution,
+    pub errors: BTreeMap<ErrorClass, ErrorCount>,
+    pub token_count_check: Option<TokenCountCheck>,
+    pub goodput: Option<Goodput>,
+}
+
+impl LevelSummary {
+    /// Summarise the measured (non-warm-up) records of a level.
+    pub fn compute(records: &[RequestRecord], judged: Option<&Judged>) -> LevelSummary {
+        let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
+        let ok: Vec<&RequestRecord> = measured.iter().copied().filter(|r| r.succeeded()).collect();
+        let mut s = LevelSummary {
+            requests: measured.len() as u64,
+            completed: ok.len() as u64,
+            failed: (measured.len() - ok.len()) as u64,
+            ..Default::default()
+        };
+        let start = measured
+            .iter()
+            .map(|r| r.send_s)
+            .fold(f64::INFINITY, f64::min);
+        let end = measured
+            .iter()
+            .map(|r| r.send_s + r.latency_ms / 1e3)
+            .fold(f64::NEG_INFINITY, f64::max);
+        s.duration_s = if measured.is_empty() {
+            0.0
+        } else {
+            (end - start).max(0.0)
+        };
+
+        s.total_input_tokens = ok.iter().map(|r| u64::from(r.input_tokens)).sum();
+        s.total_output_tokens = ok.iter().map(|r| u64::from(r.output_tokens)).sum();
+        if s.duration_s > 0.0 {
+            s.request_throughput = s.completed as f64 / s.duration_s;
+            s.output_throughput = s.total_output_tokens as f64 / s.duration_s;
+            s.total_token_throughput =
+                (s.total_input_tokens + s.total_output_tokens) as f64 / s.duration_s;
+        }
+        s.peak_concurrency = peak_concurrency(&measured);
+        s.peak_output_tokens_per_s = peak_tokens_per_second(&ok);
+
+        let dist = |f: &dyn Fn(&RequestRecord) -> Option<f64>| {
+            let mut v: Vec<f64> = ok.iter().filter_map(|r| f(r)).collect();
+            Distribution::from_values(&mut v)
+        };
+        s.ttft_ms = dist(&|r| r.ttft_ms);
+        s.tpot_ms = dist(&RequestRecord::tpot_ms);
+        s.e2el_ms = dist(&|r| r.e2el_ms);
+        s.queue_ms = {
+            let mut v: Vec<f64> = measured.iter().map(|r| r.queue_ms).collect();
+            Distribution::from_values(&mut v)
+        };
+        s.itl_ms = {
+            let mut v: Vec<f64> = ok.iter().flat_map(|r| r.itl_ms.iter().copied()).collect();
+            Distribution::from_values(&mut v)
+        };
+
+        for r in &measured {
+            if let Some(e) = &r.error {
+                let entry = s.errors.entry(e.class).or_default();
+                entry.count += 1;
+                if entry.first_messages.len() < ERROR_SAMPLES
+                    && !entry.first_messages.contains(&e.message)
+                {
+                    entry.first_messages.push(e.message.clone());
+                }
+            }
+        }
+        s.token_count_check = token_count_check(&ok);
+        if let Some(j) = judged {
+            s.goodput = Some(goodput(&measured, j, s.duration_s));
+        }
+        s
+    }
+}
+
+fn peak_concurrency(records: &[&RequestRecord]) -> u64 {
+    let mut edges: Vec<(f64, i64)> = Vec::with_capacity(records.len() * 2);
+    for r in records {
+        edges.push((r.send_s, 1));
+        edges.push((r.send_s + r.latency_ms / 1e3, -1));
+    }
+    // Ends sort before starts at the same instant: back-to-back is not overlap.
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut cur, mut peak) = (0i64, 0i64);
+    for (_, d) in edges {
+        cur += d;
+        peak = peak.max(cur);
+    }
+    peak as u64
+}
+
+fn peak_tokens_per_second(ok: &[&RequestRecord]) -> f64 {
+    let mut per_second: BTreeMap<i64, u64> = BTreeMap::new();
+    for r in ok {
+        if let Some(e2el) = r.e2el_ms {
+            let done = r.send_s + e2el / 1e3;
+            *per_second.entry(done.floor() as i64).or_default() += u64::from(r.output_tokens);
+        }
+    }
+    per_second.values().copied().max().unwrap_or(0) as f64
+}
+
+fn token_count_check(ok: &[&RequestRecord]) -> Option<TokenCountCheck> {
+    let pairs: Vec<(u32, u32)> = ok
+        .iter()
+        .filter_map(|r| Some((r.output_tokens_server?, r.output_tokens_client?)))
+        .filter(|(s, _)| *s > 0)
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    let mean = pairs
+        .iter()
+        .map(|&(s, c)| (f64::from(s) - f64::from(c)).abs() / f64::from(s))
+        .sum::<f64>()
+        / pairs.len() as f64;
+    let max = pairs
+        .iter()
+        .map(|&(s, c)| u64::from(s.abs_diff(c)))
+        .max()
+        .unwrap_or(0);
+    Some(TokenCountCheck {
+        requests_compared: pairs.len() as u64,
+        mean_relative_diff: mean,
+        max_abs_diff: max,
+    })
+}
+
+fn goodput(measured: &[&RequestRecord], j: &Judged, duration_s: f64) -> Goodput {
+    let good = j.good.iter().filter(|g| **g).count() as u64;
+    let mut violations: BTreeMap<String, u64> = BTreeMap::new();
+    for o in &j.objectives {
+        violations.insert(o.metric.name().to_string(), 0);
+    }
+    for reasons in &j.reasons {
+        for o in &j.objectives {
+            if reasons.iter().any(|r| r.starts_with(o.metric.name())) {
+                *violations.entry(o.metric.name().to_string()).or_default() += 1;
+            }
+        }
+    }
+    Goodput {
+        objectives: j.objectives.clone(),
+        good,
+        goodput_rps: if duration_s > 0.0 {
+            good as f64 / duration_s
+        } else {
+            0.0
+        },
+        attainment_pct: if measured.is_empty() {
+            0.0
+        } else {
+            100.0 * good as f64 / measured.len() as f64
+        },
+        violations,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::record::RequestError;
+
+    fn ok(send_s: f64, ttft: f64, e2el: f64, tokens: u32) -> RequestRecord {
+        RequestRecord {
+            send_s,
+            ttft_ms: Some(ttft),
+            e2el_ms: Some(e2el),
+            latency_ms: e2el,
+            output_tokens: tokens,
+            input_tokens: 10,
+            itl_ms: vec![(e2el - ttft) / f64::from(tokens.max(2) - 1); tokens as usize - 1],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn throughput_and_concurrency() {
+        let recs = vec![
+            ok(0.0, 50.0, 1000.0, 11),
+            ok(0.5, 50.0, 1000.0, 11),
+            ok(1.5, 50.0, 500.0, 11),
+        ];
+        let s = LevelSummary::compute(&recs, None);
+        assert_eq!(s.requests, 3);
+        assert!((s.duration_s - 2.0).abs() < 1e-12);
+        assert!((s.request_throughput - 1.5).abs() < 1e-12);
+        assert!((s.output_throughput - 33.0 / 2.0).abs() < 1e-12);
+        assert!((s.total_token_throughput - 63.0 / 2.0).abs() < 1e-12);
+        assert_eq!(s.peak_concurrency, 2);
+        assert!((s.tpot_ms.mean - (950.0 / 10.0 * 2.0 + 45.0) / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn warmup_excluded_and_failures_counted() {
+        let mut w = ok(0.0, 1.0, 2.0, 3);
+        w.warmup = true;
+        let mut f = ok(1.0, 10.0, 20.0, 3);
+        f.error = Some(RequestError {
+            class: ErrorClass::HttpStatus,
+            message: "HTTP 500".into(),
+        });
+        let s = LevelSummary::compute(&[w, ok(1.0, 50.0, 100.0, 3), f], None);
+        assert_eq!((s.requests, s.completed, s.failed), (2, 1, 1));
+        assert_eq!(s.ttft_ms.count, 1);
+        assert_eq!(s.ttft_ms.p50, 50.0);
+        assert_eq!(s.errors[&ErrorClass::HttpStatus].count, 1);
+    }
+
+    #[test]
+    fn attainment_counts_failures_as_not_good() {
+        let recs = vec![ok(0.0, 1.0, 2.0, 3), ok(0.0, 1.0, 2.0, 3)];
+        let j = Judged {
+            objectives: vec![],
+            good: vec![true, false],
+            reasons: vec![vec![], vec!["ttft 900 ms > 500 ms".into()]],
+        };
+        let s = LevelSummary::compute(&recs, Some(&j));
+        let g = s.goodput.unwrap();
+        assert_eq!(g.good, 1);
+        assert_eq!(g.attainment_pct, 50.0);
+    }
+}
