@@ -139,10 +139,13 @@ impl App {
             }
         };
         let active = ActiveGuard::new(&self.stats);
-        let done = Done {
+        let done = |first_token, end| Done {
             prompt_tokens: req.prompt_tokens,
             completion_tokens: plan.output_tokens,
             finish: plan.finish,
+            arrival,
+            first_token,
+            end,
         };
         if req.stream {
             let driver = Driver {
@@ -151,6 +154,8 @@ impl App {
                 ticker,
                 plan,
                 prompt_tokens: req.prompt_tokens,
+                arrival,
+                first_token: None,
                 sent: 0,
                 stage: Stage::Tokens,
                 _active: active,
@@ -168,14 +173,16 @@ impl App {
         }
 
         let mut ticker = ticker;
-        if ticker
+        let Some(first) = ticker
             .wait_all(plan.output_tokens, &self.clock, &self.stats)
             .await
-            .is_none()
-        {
+        else {
             return self.server_error(&wire, "the batch scheduler has stopped");
-        }
-        let body = wire.whole(&plan.text.text(plan.output_tokens), &done);
+        };
+        let body = wire.whole(
+            &plan.text.text(plan.output_tokens),
+            &done(first, Instant::now()),
+        );
         match plan.fault {
             Some(f) if f.kind == FaultKind::ErrorAfter200 => {
                 self.count_fault(f.kind);
@@ -274,22 +281,24 @@ impl Ticker {
         }
     }
 
-    /// Waits for all `n` tokens; `None` when the scheduler has gone away.
-    async fn wait_all(&mut self, n: u32, clock: &Clock, stats: &Stats) -> Option<()> {
+    /// Waits for all `n` tokens; gives the first one's scheduled instant, or `None` when the
+    /// scheduler has gone away.
+    async fn wait_all(&mut self, n: u32, clock: &Clock, stats: &Stats) -> Option<Instant> {
         match self {
             Ticker::Fixed { arrival, ttft, itl } => {
-                clock
-                    .sleep_until(*arrival + *ttft + *itl * n.saturating_sub(1))
-                    .await;
+                let first = *arrival + *ttft;
+                clock.sleep_until(first + *itl * n.saturating_sub(1)).await;
                 stats.tokens_generated.fetch_add(u64::from(n), Relaxed);
+                Some(first)
             }
             Ticker::Batch(rx) => {
-                for _ in 0..n {
+                let first = rx.recv().await?;
+                for _ in 1..n {
                     rx.recv().await?;
                 }
+                Some(first)
             }
         }
-        Some(())
     }
 }
 
@@ -327,6 +336,8 @@ struct Driver<W> {
     ticker: Ticker,
     plan: Plan,
     prompt_tokens: u32,
+    arrival: Instant,
+    first_token: Option<Instant>,
     sent: u32,
     stage: Stage,
     _active: ActiveGuard,
@@ -343,6 +354,9 @@ impl<W: Wire> Driver<W> {
                         prompt_tokens: self.prompt_tokens,
                         completion_tokens: self.plan.output_tokens,
                         finish: self.plan.finish,
+                        arrival: self.arrival,
+                        first_token: self.first_token.unwrap_or(self.arrival),
+                        end: Instant::now(),
                     };
                     let mut out = Vec::with_capacity(256);
                     self.wire.end(&mut out, &done);
@@ -384,6 +398,7 @@ impl<W: Wire> Driver<W> {
                     let late = now.saturating_duration_since(scheduled);
                     self.app.stats.token_lateness.record(late);
                     if i == 0 {
+                        self.first_token = Some(scheduled);
                         self.app.stats.first_token_lateness.record(late);
                     }
                     return Some(Ok(self.frame(out)));

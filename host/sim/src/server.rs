@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::clock::{Clock, ClockThread};
 use crate::config::{SimConfig, Timing};
-use crate::protocol::{openai, vllm};
+use crate::protocol::{ollama, openai, tgi, triton, vllm};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::{SimError, scheduler};
 
@@ -26,6 +26,21 @@ fn router(app: App) -> Router {
         .route("/metrics", get(vllm::metrics))
         .route("/version", get(vllm::version))
         .route("/health", get(vllm::health))
+        // SGLang and TGI both own POST /generate; the handler tells them apart by the body.
+        .route("/generate", post(tgi::generate_or_sglang))
+        .route("/generate_stream", post(tgi::generate_stream))
+        .route("/info", get(tgi::info))
+        .route("/api/generate", post(ollama::generate))
+        .route("/api/chat", post(ollama::chat))
+        .route("/api/tags", get(ollama::tags))
+        .route("/api/version", get(ollama::version))
+        .route("/v2/models/{model}/generate", post(triton::generate))
+        .route(
+            "/v2/models/{model}/generate_stream",
+            post(triton::generate_stream),
+        )
+        .route("/v2/health/ready", get(triton::ready))
+        .route("/v2/health/live", get(triton::ready))
         .fallback(not_found)
         .with_state(app)
 }

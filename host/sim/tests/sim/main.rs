@@ -3,4 +3,5 @@
 mod client;
 mod faults;
 mod openai;
+mod protocols;
 mod timing;
