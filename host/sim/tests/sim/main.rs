@@ -1,0 +1,7 @@
+//! Integration tests of the simulator: real sockets on 127.0.0.1, a minimal client.
+
+mod client;
+mod faults;
+mod openai;
+mod protocols;
+mod timing;

@@ -1,0 +1,174 @@
+//! Fixed-mode accuracy. Server-side lateness (the simulator's own send instant against its
+//! schedule) is asserted; client-side figures are printed, with only loose bounds.
+
+use std::time::{Duration, Instant};
+
+use llm_loadtest_sim::SimConfig;
+use serde_json::json;
+
+use crate::client::{connect, post, spawn};
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+#[tokio::test]
+async fn single_stream_follows_the_fixed_schedule() {
+    let ttft = Duration::from_millis(30);
+    let itl = Duration::from_millis(5);
+    let sim = spawn(SimConfig::fixed(ttft, itl)).await;
+    let body = json!({"prompt": "a", "max_tokens": 6, "ignore_eos": true, "stream": true});
+    let reply = post(sim.local_addr(), "/v1/completions", &body.to_string()).await;
+    assert_eq!(reply.frames.len(), 7);
+    let first = reply.first_frame_after_send().unwrap();
+    assert!(
+        first >= ttft,
+        "first token after {first:?}, before the configured {ttft:?}"
+    );
+    let s = sim.stats();
+    assert_eq!(s.token_lateness.count, 6);
+    assert!(
+        s.token_lateness.p50 <= Duration::from_millis(1),
+        "{:?}",
+        s.token_lateness
+    );
+    // Token i leaves at ttft + i·itl after arrival: gaps between frames are itl on average.
+    let span = reply.frames[5].0 - reply.frames[0].0;
+    assert!(span >= itl * 5 - Duration::from_millis(5), "{span:?}");
+}
+
+/// Reads the CPU time (user + system) of this process's threads whose name starts with one of
+/// `prefixes`, from /proc (Linux); `None` elsewhere.
+fn thread_cpu(prefixes: &[&str]) -> Option<Duration> {
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path();
+        let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+        if !prefixes.iter().any(|p| comm.trim_end().starts_with(p)) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+        // Fields after the command's closing parenthesis; utime and stime are 14 and 15.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split(' ').collect();
+        ticks += fields[11].parse::<u64>().ok()? + fields[12].parse::<u64>().ok()?;
+    }
+    // USER_HZ is 100 on every Linux ABI.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+#[test]
+fn thousand_streams_first_tokens_leave_on_time() {
+    const STREAMS: usize = 1_000;
+    const TOKENS: u32 = 10;
+    // Long enough that all streams are open at once, slow enough that a debug build on a
+    // shared 2-core machine keeps up (the figures are printed; see README for release ones).
+    let ttft = Duration::from_millis(200);
+    let itl = Duration::from_millis(200);
+
+    // The simulator runs on its own runtime so its threads' CPU time can be told apart.
+    let sim_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("sim-rt")
+        .enable_all()
+        .build()
+        .unwrap();
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("client-rt")
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = sim_rt.block_on(spawn(SimConfig::fixed(ttft, itl)));
+    let addr = sim.local_addr();
+    let cpu_before = thread_cpu(&["sim-rt", "sim-clock"]);
+
+    let started = Instant::now();
+    let replies = client_rt.block_on(async move {
+        // Connect first, so the requests are not queued behind a thousand handshakes.
+        let connecting: Vec<_> = (0..STREAMS).map(|_| tokio::spawn(connect(addr))).collect();
+        let mut conns = Vec::with_capacity(STREAMS);
+        for c in connecting {
+            conns.push(c.await.unwrap());
+        }
+        let tasks: Vec<_> = conns
+            .into_iter()
+            .enumerate()
+            .map(|(i, conn)| {
+                tokio::spawn(async move {
+                    let body = json!({"prompt": format!("stream {i}"), "max_tokens": TOKENS,
+                        "ignore_eos": true, "stream": true});
+                    conn.send("POST", "/v1/completions", &body.to_string())
+                        .await
+                })
+            })
+            .collect();
+        let mut replies = Vec::with_capacity(STREAMS);
+        for t in tasks {
+            replies.push(t.await.unwrap());
+        }
+        replies
+    });
+    let wall = started.elapsed();
+    let cpu_after = thread_cpu(&["sim-rt", "sim-clock"]);
+    let s = sim.stats();
+
+    let mut client_err: Vec<f64> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 200);
+            assert_eq!(r.frames.len(), TOKENS as usize + 1);
+            (r.first_frame_after_send().unwrap().as_secs_f64() - ttft.as_secs_f64()) * 1e3
+        })
+        .collect();
+    client_err.sort_by(f64::total_cmp);
+    println!(
+        "fixed mode, {STREAMS} streams × {TOKENS} tokens, ttft {ttft:?}, itl {itl:?}, wall {wall:?}"
+    );
+    println!(
+        "  server first-token lateness (send − schedule): p50 ≤ {:?}, p99 ≤ {:?}, max {:?}, mean {:?}",
+        s.first_token_lateness.p50,
+        s.first_token_lateness.p99,
+        s.first_token_lateness.max,
+        s.first_token_lateness.mean
+    );
+    println!(
+        "  server all-token lateness: p50 ≤ {:?}, p99 ≤ {:?}, max {:?}",
+        s.token_lateness.p50, s.token_lateness.p99, s.token_lateness.max
+    );
+    println!(
+        "  client TTFT − configured (ms): p50 {:.3}, p99 {:.3}, max {:.3}, min {:.3}",
+        percentile(&client_err, 0.5),
+        percentile(&client_err, 0.99),
+        client_err[client_err.len() - 1],
+        client_err[0]
+    );
+    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
+        let cpu = after - before;
+        println!(
+            "  simulator CPU {cpu:?} for {} tokens, {} frames: {:.1} µs per token (debug build unless --release)",
+            s.tokens_generated,
+            s.body_frames,
+            cpu.as_secs_f64() * 1e6 / s.tokens_generated as f64
+        );
+    }
+    println!("  clock wake-ups {}", s.timer_wakeups);
+
+    assert_eq!(s.tokens_generated, (STREAMS as u64) * u64::from(TOKENS));
+    assert_eq!(s.requests_completed, STREAMS as u64);
+    assert_eq!(s.active_streams, 0);
+    // No token may leave before its time, as the client sees it.
+    assert!(
+        client_err[0] >= 0.0,
+        "a first token arrived {:.3} ms early",
+        client_err[0]
+    );
+    // Generous: other tests share the process and other people share the machine.
+    assert!(
+        s.first_token_lateness.p50 <= Duration::from_millis(5),
+        "server p50 lateness {:?}",
+        s.first_token_lateness.p50
+    );
+    drop(sim);
+    drop(sim_rt);
+}
