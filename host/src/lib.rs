@@ -1,2 +1,11 @@
 //! llm-loadtest: load tests for LLM inference servers.
 pub mod cli;
+pub mod dataset;
+pub mod duration;
+pub mod engine;
+pub mod metrics;
+pub mod plugin;
+pub mod report;
+pub mod result;
+pub mod runner;
+pub mod tokenize;

@@ -3,6 +3,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod demo;
+pub mod run;
+
 /// Exit code for invalid usage (bad flags, bad configuration), as clap uses.
 pub const EXIT_USAGE: u8 = 2;
 
@@ -21,7 +24,14 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Load-test a server: closed-loop concurrency levels or open-loop rates.
+    Run(Box<run::RunArgs>),
+    /// Run the built-in simulator and a short load test against it.
+    Demo(demo::DemoArgs),
+    /// Serve the built-in LLM server simulator.
+    Sim(llm_loadtest_sim::SimArgs),
+}
 
 /// Parse the command line and run the chosen subcommand.
 pub fn run() -> anyhow::Result<ExitCode> {
@@ -33,7 +43,18 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
     };
     init_logging(&cli.log);
-    match cli.command {}
+    match cli.command {
+        Command::Run(args) => run::run(*args),
+        Command::Demo(args) => demo::run(args),
+        Command::Sim(args) => run_sim(args),
+    }
+}
+
+fn run_sim(args: llm_loadtest_sim::SimArgs) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(llm_loadtest_sim::run_cli(args))?)
 }
 
 fn init_logging(filter: &str) {

@@ -1,0 +1,608 @@
+//! `llm-loadtest run`: flags, an optional TOML scenario, and the run itself.
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::dataset::{DatasetSpec, Endpoint};
+use crate::engine::{Bound, LevelPlan, Load, Warmup};
+use crate::metrics::parse_objectives;
+use crate::plugin::{Runtime, RuntimeConfig};
+use crate::runner::{self, RunSpec};
+use crate::tokenize::TokenizerKind;
+
+/// Exit code when a level misses `--fail-under-attainment`.
+pub const EXIT_SLO_GATE: u8 = 3;
+/// Exit code after Ctrl-C (results measured so far are still written).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Flags of `run`. Every flag can also be set in a `--config` TOML file under
+/// the same name (`request-rate = [2.0, 4.0]`); flags given on the command
+/// line win.
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct RunArgs {
+    /// A TOML scenario file holding any of these settings.
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Base URL of the server [default: http://127.0.0.1:8000].
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Model name sent with each request [default: the server's first model in /v1/models].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Adapter: an embedded name (openai, vllm, ...) or a path to a .wasm component [default: openai].
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// API shape of the prompts [default: completions].
+    #[arg(long, value_enum)]
+    pub endpoint: Option<Endpoint>,
+
+    /// Closed loop: run each concurrency level in turn, e.g. 1,8,32,128.
+    #[arg(long, value_delimiter = ',', conflicts_with = "request_rate")]
+    pub concurrency: Vec<u32>,
+    /// Open loop: requests per second, one level per value (`inf` sends all at once).
+    #[arg(long, value_delimiter = ',')]
+    pub request_rate: Vec<f64>,
+    /// Gamma shape of arrival gaps: 1 is Poisson, < 1 burstier [default: 1].
+    #[arg(long)]
+    pub burstiness: Option<f64>,
+    /// Open loop: most requests in flight; waits count as queue time.
+    #[arg(long)]
+    pub max_concurrency: Option<u32>,
+
+    /// Measured requests per level [default: 100, unless --duration].
+    #[arg(long)]
+    pub num_prompts: Option<u64>,
+    /// Issue measured requests for this long per level (e.g. 60s).
+    #[arg(long, conflicts_with = "num_prompts")]
+    pub duration: Option<String>,
+    /// Warm-up per level, excluded from statistics: a count (10) or a time (30s).
+    #[arg(long)]
+    pub warmup: Option<String>,
+    /// Per-request time limit [default: 10m].
+    #[arg(long)]
+    pub timeout: Option<String>,
+
+    /// Seeds prompts and arrival schedules [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Extra header on every request, `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    pub headers: Vec<String>,
+    /// Bearer token for the server.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    #[serde(skip)]
+    pub api_key: Option<String>,
+
+    /// Dataset: synthetic, sharegpt or jsonl [default: synthetic].
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// File for the sharegpt and jsonl datasets.
+    #[arg(long)]
+    pub dataset_path: Option<PathBuf>,
+    /// Synthetic prompt length in tokens [default: 512].
+    #[arg(long)]
+    pub input_len: Option<u32>,
+    /// Synthetic output length in tokens [default: 128]; for files, overrides theirs.
+    #[arg(long)]
+    pub output_len: Option<u32>,
+    /// Synthetic lengths vary uniformly by ± this share [default: 0].
+    #[arg(long)]
+    pub range_ratio: Option<f64>,
+    /// Synthetic: a shared prefix of this many tokens on every prompt [default: 0].
+    #[arg(long)]
+    pub prefix_len: Option<u32>,
+    /// Client tokenizer [default: cl100k_base].
+    #[arg(long, value_enum)]
+    pub tokenizer: Option<TokenizerKind>,
+
+    /// max_tokens for every request (overrides the dataset's lengths).
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// min_tokens for every request, where the adapter supports it.
+    #[arg(long)]
+    pub min_tokens: Option<u32>,
+    /// Ask the server to ignore end-of-sequence (exact output lengths).
+    #[arg(long)]
+    pub ignore_eos: bool,
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// A JSON object merged into every request body.
+    #[arg(long)]
+    pub extra_body: Option<String>,
+    /// Send non-streaming requests (TTFT is then not measurable).
+    #[arg(long)]
+    pub no_stream: bool,
+
+    /// Service-level objectives, e.g. ttft:500ms,tpot:50ms,e2el:10s.
+    #[arg(long)]
+    pub slo: Option<String>,
+    /// SLO policy: embedded `slo` or a .wasm component [default: slo].
+    #[arg(long)]
+    pub slo_policy: Option<String>,
+    /// Exit with code 3 when any level's SLO attainment (%) is below this.
+    #[arg(long, requires = "slo")]
+    pub fail_under_attainment: Option<f64>,
+
+    /// Write the result here (JSON).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Output format: native (our versioned schema) or vllm (bench serve's JSON) [default: native].
+    #[arg(long)]
+    pub output_format: Option<String>,
+    /// Keep every request's record in the result.
+    #[arg(long)]
+    pub save_requests: bool,
+    /// Labels stored with the result (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// No live progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Directory for cached compiled plugins [default: the user's cache dir].
+    #[arg(long)]
+    pub plugin_cache: Option<PathBuf>,
+}
+
+/// A usage problem: the message is shown and the exit code is 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+impl RunArgs {
+    /// Fold in the `--config` file: its values apply where no flag was given.
+    pub fn merged(self) -> Result<RunArgs, UsageError> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| usage(format!("cannot read config {}: {e}", path.display())))?;
+        let file: toml::Table = toml::from_str(&text)
+            .map_err(|e| usage(format!("config {} is not valid TOML: {e}", path.display())))?;
+        let mut merged = serde_json::to_value(&file)
+            .map_err(|e| usage(format!("config {}: {e}", path.display())))?;
+        let flags = serde_json::to_value(&self).map_err(|e| usage(e.to_string()))?;
+        if let (Some(m), Some(f)) = (merged.as_object_mut(), flags.as_object()) {
+            for (k, v) in f {
+                let given = match v {
+                    serde_json::Value::Null => false,
+                    serde_json::Value::Bool(b) => *b,
+                    serde_json::Value::Array(a) => !a.is_empty(),
+                    _ => true,
+                };
+                if given {
+                    m.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let mut out: RunArgs = serde_json::from_value(merged)
+            .map_err(|e| usage(format!("config {}: {e}", path.display())))?;
+        out.config = self.config;
+        out.api_key = self.api_key;
+        Ok(out)
+    }
+
+    /// Validate everything and build the run.
+    pub fn to_spec(&self) -> Result<RunSpec, UsageError> {
+        let dur = |name: &str, s: &str| -> Result<Duration, UsageError> {
+            crate::duration::parse(s).map_err(|e| usage(format!("--{name}: {e}")))
+        };
+        let bound = match (&self.duration, self.num_prompts) {
+            (Some(d), _) => {
+                let d = dur("duration", d)?;
+                if d.is_zero() {
+                    return Err(usage("--duration must be above zero"));
+                }
+                Bound::Seconds(d.as_secs_f64())
+            }
+            (None, Some(0)) => return Err(usage("--num-prompts must be at least 1")),
+            (None, n) => Bound::Requests(n.unwrap_or(100)),
+        };
+        let warmup = match self.warmup.as_deref().map(str::trim) {
+            None | Some("") | Some("0") => Warmup::None,
+            Some(w) if w.chars().all(|c| c.is_ascii_digit()) => Warmup::Requests(
+                w.parse()
+                    .map_err(|_| usage(format!("--warmup `{w}` is too large")))?,
+            ),
+            Some(w) => Warmup::Seconds(dur("warmup", w)?.as_secs_f64()),
+        };
+        let seed = self.seed.unwrap_or(0);
+        let burstiness = self.burstiness.unwrap_or(1.0);
+        if !(burstiness.is_finite() && burstiness > 0.0) {
+            return Err(usage("--burstiness must be a positive number"));
+        }
+        let mut levels = Vec::new();
+        if !self.request_rate.is_empty() {
+            for (i, &rate) in self.request_rate.iter().enumerate() {
+                if rate.is_nan() || rate <= 0.0 {
+                    return Err(usage(format!("--request-rate {rate} must be above zero")));
+                }
+                if rate.is_infinite() && matches!(bound, Bound::Seconds(_)) {
+                    return Err(usage(
+                        "--request-rate inf needs --num-prompts, not --duration",
+                    ));
+                }
+                levels.push(LevelPlan {
+                    load: Load::Rate {
+                        rate,
+                        burstiness,
+                        max_concurrency: self.max_concurrency,
+                    },
+                    bound,
+                    warmup,
+                    seed: seed.wrapping_add(i as u64),
+                });
+            }
+        } else {
+            let conc = if self.concurrency.is_empty() {
+                vec![1]
+            } else {
+                self.concurrency.clone()
+            };
+            for (i, c) in conc.into_iter().enumerate() {
+                if c == 0 {
+                    return Err(usage("--concurrency levels must be at least 1"));
+                }
+                levels.push(LevelPlan {
+                    load: Load::Concurrency { concurrency: c },
+                    bound,
+                    warmup,
+                    seed: seed.wrapping_add(i as u64),
+                });
+            }
+        }
+        if self.max_concurrency == Some(0) {
+            return Err(usage("--max-concurrency must be at least 1"));
+        }
+
+        let output_len = self.output_len.unwrap_or(128);
+        let kind = self.dataset.as_deref().unwrap_or("synthetic");
+        let need_path = || {
+            self.dataset_path
+                .clone()
+                .ok_or_else(|| usage(format!("--dataset {kind} needs --dataset-path FILE")))
+        };
+        let (dataset, dataset_label) = match kind {
+            "synthetic" | "random" => {
+                let input_len = self.input_len.unwrap_or(512);
+                let range_ratio = self.range_ratio.unwrap_or(0.0);
+                if input_len == 0 || output_len == 0 {
+                    return Err(usage("--input-len and --output-len must be at least 1"));
+                }
+                if !(0.0..1.0).contains(&range_ratio) {
+                    return Err(usage("--range-ratio must be in [0, 1)"));
+                }
+                let prefix_len = self.prefix_len.unwrap_or(0);
+                (
+                    DatasetSpec::Synthetic {
+                        input_len,
+                        output_len,
+                        range_ratio,
+                        prefix_len,
+                    },
+                    format!(
+                        "synthetic input={input_len} output={output_len} range={range_ratio} prefix={prefix_len}"
+                    ),
+                )
+            }
+            "sharegpt" => {
+                let path = need_path()?;
+                let label = format!("sharegpt {}", path.display());
+                (
+                    DatasetSpec::ShareGpt {
+                        path,
+                        output_len: self.output_len,
+                    },
+                    label,
+                )
+            }
+            "jsonl" => {
+                let path = need_path()?;
+                let label = format!("jsonl {}", path.display());
+                (DatasetSpec::Jsonl { path, output_len }, label)
+            }
+            other => {
+                return Err(usage(format!(
+                    "--dataset `{other}` is unknown: use synthetic, sharegpt or jsonl"
+                )));
+            }
+        };
+
+        let mut headers = Vec::new();
+        for h in &self.headers {
+            let (k, v) = h
+                .split_once(':')
+                .ok_or_else(|| usage(format!("--header `{h}` is not NAME:VALUE")))?;
+            if k.trim().is_empty() {
+                return Err(usage(format!("--header `{h}` has no name")));
+            }
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        if let Some(body) = &self.extra_body {
+            let v: serde_json::Value = serde_json::from_str(body)
+                .map_err(|e| usage(format!("--extra-body is not JSON: {e}")))?;
+            if !v.is_object() {
+                return Err(usage("--extra-body must be a JSON object"));
+            }
+        }
+        let slo = match &self.slo {
+            Some(s) => Some(parse_objectives(s).map_err(|e| usage(format!("--slo: {e}")))?),
+            None => None,
+        };
+        if let Some(a) = self.fail_under_attainment
+            && !(0.0..=100.0).contains(&a)
+        {
+            return Err(usage("--fail-under-attainment is a percentage in [0, 100]"));
+        }
+        match self.output_format.as_deref() {
+            None | Some("native") | Some("vllm") => {}
+            Some(f) => return Err(usage(format!("--output-format `{f}`: use native or vllm"))),
+        }
+        let timeout = dur("timeout", self.timeout.as_deref().unwrap_or("10m"))?;
+        if timeout.is_zero() {
+            return Err(usage("--timeout must be above zero"));
+        }
+        Ok(RunSpec {
+            server: self
+                .server
+                .clone()
+                .unwrap_or_else(|| "http://127.0.0.1:8000".to_string()),
+            model: self.model.clone(),
+            adapter: self.adapter.clone().unwrap_or_else(|| "openai".to_string()),
+            endpoint: self.endpoint.unwrap_or(Endpoint::Completions),
+            levels,
+            dataset,
+            dataset_label,
+            tokenizer: self.tokenizer.unwrap_or(TokenizerKind::Cl100kBase),
+            seed,
+            headers,
+            api_key: self.api_key.clone(),
+            max_tokens: self.max_tokens,
+            min_tokens: self.min_tokens,
+            ignore_eos: self.ignore_eos,
+            temperature: self.temperature,
+            extra_body: self.extra_body.clone(),
+            stream: !self.no_stream,
+            timeout,
+            slo,
+            slo_policy: self.slo_policy.clone().unwrap_or_else(|| "slo".to_string()),
+            save_requests: self.save_requests,
+            tags: self.tags.clone(),
+        })
+    }
+}
+
+/// Run `run` from parsed flags.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let args = match args.merged() {
+        Ok(a) => a,
+        Err(e) => return Ok(usage_exit(&e)),
+    };
+    let spec = match args.to_spec() {
+        Ok(s) => s,
+        Err(e) => return Ok(usage_exit(&e)),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run_async(args, spec))
+}
+
+/// Run on an existing runtime (the demo shares one with its simulator).
+pub fn run_on(rt: &tokio::runtime::Runtime, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let args = match args.merged() {
+        Ok(a) => a,
+        Err(e) => return Ok(usage_exit(&e)),
+    };
+    let spec = match args.to_spec() {
+        Ok(s) => s,
+        Err(e) => return Ok(usage_exit(&e)),
+    };
+    rt.block_on(run_async(args, spec))
+}
+
+fn usage_exit(e: &UsageError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(super::EXIT_USAGE)
+}
+
+async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
+    raise_fd_limit();
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: args
+            .plugin_cache
+            .clone()
+            .or_else(crate::plugin::default_cache_dir),
+        ..RuntimeConfig::default()
+    })?;
+    let cancel = CancellationToken::new();
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: finishing with what was measured");
+                cancel.cancel();
+            }
+        });
+    }
+    let (tx, rx) = broadcast::channel(1024);
+    let show_bar = !args.no_progress && std::io::stderr().is_terminal();
+    let view = tokio::spawn(crate::report::progress::render(rx, show_bar));
+    let out = runner::execute(&spec, &runtime, tx, cancel.clone()).await;
+    let _ = view.await;
+    let out = out?;
+
+    let result = &out.result;
+    println!("{}", crate::report::table::render(result));
+    for note in crate::report::table::notes(result) {
+        println!("{note}");
+    }
+    if let Some(path) = &args.output {
+        write_output(path, args.output_format.as_deref(), &out)?;
+        println!("result written to {}", path.display());
+    }
+    if result.interrupted && cancel.is_cancelled() {
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    if let Some(min) = args.fail_under_attainment {
+        let short: Vec<String> = result
+            .levels
+            .iter()
+            .filter_map(|l| {
+                let a = l.summary.goodput.as_ref().map_or(0.0, |g| g.attainment_pct);
+                (a < min).then(|| format!("{} ({a:.1} %)", l.label))
+            })
+            .collect();
+        if !short.is_empty() {
+            eprintln!(
+                "SLO gate failed: attainment below {min} % at {}",
+                short.join(", ")
+            );
+            return Ok(ExitCode::from(EXIT_SLO_GATE));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_output(path: &Path, format: Option<&str>, out: &runner::RunOutput) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    match format.unwrap_or("native") {
+        "vllm" => {
+            let levels = &out.result.levels;
+            for (i, (level, records)) in levels.iter().zip(&out.records).enumerate() {
+                let file = if levels.len() == 1 {
+                    path.to_path_buf()
+                } else {
+                    suffixed(path, &level.label, i)
+                };
+                let v = crate::result::vllm::level_json(&out.result, level, records);
+                std::fs::write(&file, serde_json::to_vec_pretty(&v)?)
+                    .with_context(|| format!("writing {}", file.display()))?;
+            }
+        }
+        _ => {
+            std::fs::write(path, serde_json::to_vec_pretty(&out.result)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `out.json` + level `c=8` → `out-c8.json`: one vLLM file per level.
+fn suffixed(path: &Path, label: &str, i: usize) -> PathBuf {
+    let clean: String = label
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}-{i}-{clean}{ext}"))
+}
+
+/// A level of N streams needs N sockets: lift the soft descriptor limit to
+/// the hard one (no privileges needed).
+fn raise_fd_limit() {
+    if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get()
+        && soft < hard
+    {
+        let _ = rlimit::Resource::NOFILE.set(hard, hard);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(f: impl FnOnce(&mut RunArgs)) -> RunArgs {
+        let mut a = RunArgs::default();
+        f(&mut a);
+        a
+    }
+
+    #[test]
+    fn defaults_are_one_closed_loop_level_of_100() {
+        let s = RunArgs::default().to_spec().unwrap();
+        assert_eq!(s.levels.len(), 1);
+        assert_eq!(s.levels[0].load, Load::Concurrency { concurrency: 1 });
+        assert_eq!(s.levels[0].bound, Bound::Requests(100));
+        assert_eq!(s.adapter, "openai");
+        assert!(s.stream);
+    }
+
+    #[test]
+    fn rates_make_open_loop_levels() {
+        let s = args(|a| {
+            a.request_rate = vec![2.0, f64::INFINITY];
+            a.max_concurrency = Some(4);
+            a.warmup = Some("30s".into());
+        })
+        .to_spec()
+        .unwrap();
+        assert_eq!(s.levels.len(), 2);
+        assert!(
+            matches!(s.levels[1].load, Load::Rate { rate, max_concurrency: Some(4), .. } if rate.is_infinite())
+        );
+        assert_eq!(s.levels[0].warmup, Warmup::Seconds(30.0));
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for bad in [
+            args(|a| a.concurrency = vec![0]),
+            args(|a| a.request_rate = vec![-1.0]),
+            args(|a| a.duration = Some("soon".into())),
+            args(|a| a.headers = vec!["nocolon".into()]),
+            args(|a| a.extra_body = Some("[1]".into())),
+            args(|a| a.slo = Some("ttft:fast".into())),
+            args(|a| a.dataset = Some("sharegpt".into())),
+            args(|a| a.output_format = Some("xml".into())),
+            args(|a| a.range_ratio = Some(1.5)),
+        ] {
+            assert!(bad.to_spec().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn config_file_applies_where_no_flag_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.toml");
+        std::fs::write(
+            &path,
+            "server = \"http://127.0.0.1:9\"\nconcurrency = [1, 8]\nnum-prompts = 7\nignore-eos = true\nmodel = \"file-model\"\n",
+        )
+        .unwrap();
+        let merged = args(|a| {
+            a.config = Some(path.clone());
+            a.model = Some("flag-model".into());
+        })
+        .merged()
+        .unwrap();
+        assert_eq!(merged.server.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(merged.concurrency, vec![1, 8]);
+        assert_eq!(merged.model.as_deref(), Some("flag-model"));
+        assert!(merged.ignore_eos);
+        std::fs::write(&path, "no-such-flag = 1\n").unwrap();
+        let err = args(|a| a.config = Some(path.clone()))
+            .merged()
+            .unwrap_err();
+        assert!(err.0.contains("no-such-flag"), "{err}");
+    }
+}

@@ -1,0 +1,254 @@
+//! The HTTP side of a run: one pooled hyper client, reused connections.
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::plugin::HttpRequest;
+
+/// The client used for every request of a run.
+pub type HyperClient = Client<HttpConnector, Full<Bytes>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("server URL `{url}` is not usable: {reason}")]
+    Url { url: String, reason: String },
+    #[error("header `{header}` is not valid: {reason}")]
+    Header { header: String, reason: String },
+    #[error("the adapter asked for method `{0}`, which is not an HTTP method")]
+    Method(String),
+    #[error("the adapter's path `{path}` does not form a URL with `{base}`")]
+    Path { base: String, path: String },
+}
+
+/// Where requests go and what every request carries.
+#[derive(Clone)]
+pub struct Target {
+    scheme: String,
+    authority: String,
+    base_path: String,
+    headers: HeaderMap,
+}
+
+impl std::fmt::Debug for Target {
+    // Headers may hold credentials: never print their values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.base_url())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Target {
+    /// `url` is the server's base URL (`http://host:port`, optionally with a
+    /// path prefix); `headers` go on every request; `api_key` becomes a
+    /// bearer token.
+    pub fn new(
+        url: &str,
+        headers: &[(String, String)],
+        api_key: Option<&str>,
+    ) -> Result<Target, ClientError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| ClientError::Url {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        let scheme = uri.scheme_str().unwrap_or("http").to_string();
+        if scheme != "http" {
+            return Err(ClientError::Url {
+                url: url.to_string(),
+                reason: format!(
+                    "scheme `{scheme}` is not supported; use http:// (put TLS in front with a \
+                     local proxy if the server only speaks https)"
+                ),
+            });
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| ClientError::Url {
+                url: url.to_string(),
+                reason: "it has no host".to_string(),
+            })?
+            .to_string();
+        let base_path = uri.path().trim_end_matches('/').to_string();
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            let name =
+                HeaderName::from_bytes(k.trim().as_bytes()).map_err(|e| ClientError::Header {
+                    header: k.clone(),
+                    reason: e.to_string(),
+                })?;
+            let value = HeaderValue::from_str(v.trim()).map_err(|e| ClientError::Header {
+                header: k.clone(),
+                reason: e.to_string(),
+            })?;
+            map.append(name, value);
+        }
+        if let Some(key) = api_key.filter(|k| !k.is_empty()) {
+            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                ClientError::Header {
+                    header: "Authorization".to_string(),
+                    reason: "the API key holds characters not allowed in a header".to_string(),
+                }
+            })?;
+            value.set_sensitive(true);
+            map.insert(http::header::AUTHORIZATION, value);
+        }
+        Ok(Target {
+            scheme,
+            authority,
+            base_path,
+            headers: map,
+        })
+    }
+
+    /// The base URL, without credentials.
+    pub fn base_url(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.authority, self.base_path)
+    }
+
+    /// The URL for a path under the base.
+    pub fn uri(&self, path: &str) -> Result<Uri, ClientError> {
+        let sep = if path.starts_with('/') { "" } else { "/" };
+        format!("{}{sep}{path}", self.base_url())
+            .parse()
+            .map_err(|_| ClientError::Path {
+                base: self.base_url(),
+                path: path.to_string(),
+            })
+    }
+
+    /// Turn an adapter's request into a hyper request.
+    pub fn build(&self, req: HttpRequest) -> Result<Request<Full<Bytes>>, ClientError> {
+        let method = Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| ClientError::Method(req.method.clone()))?;
+        let mut builder = Request::builder().method(method).uri(self.uri(&req.path)?);
+        let headers = builder.headers_mut().expect("a fresh builder has headers");
+        for (k, v) in &req.headers {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| ClientError::Header {
+                header: k.clone(),
+                reason: e.to_string(),
+            })?;
+            let value = HeaderValue::from_str(v).map_err(|e| ClientError::Header {
+                header: k.clone(),
+                reason: e.to_string(),
+            })?;
+            headers.insert(name, value);
+        }
+        // The user's headers win over the adapter's.
+        for (k, v) in &self.headers {
+            headers.insert(k.clone(), v.clone());
+        }
+        if !req.body.is_empty() && !headers.contains_key(http::header::CONTENT_TYPE) {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        builder
+            .body(Full::new(Bytes::from(req.body)))
+            .map_err(|e| ClientError::Header {
+                header: "(request)".to_string(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// A pooled client. Idle connections are kept without limit so a level of N
+/// streams reuses N connections; the pool retries a request only when the
+/// pooled connection closed before any of its bytes were sent (servers such
+/// as llama.cpp close a kept-alive connection after 100 responses).
+pub fn new_client(max_idle: usize) -> HyperClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_keepalive(Some(Duration::from_secs(60)));
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(max_idle)
+        .retry_canceled_requests(true)
+        .build(connector)
+}
+
+/// Ask an OpenAI-compatible server which model it serves (`/v1/models`),
+/// as vLLM's benchmark does when no model is named.
+pub async fn discover_model(client: &HyperClient, target: &Target) -> Result<String, String> {
+    use http_body_util::BodyExt;
+    let uri = target.uri("/v1/models").map_err(|e| e.to_string())?;
+    let mut req = Request::get(uri.clone())
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    for (k, v) in &target.headers {
+        req.headers_mut().insert(k.clone(), v.clone());
+    }
+    let fut = async {
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| format!("{uri} could not be reached ({e})"))?;
+        if !resp.status().is_success() {
+            return Err(format!("{uri} answered HTTP {}", resp.status().as_u16()));
+        }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("{uri} broke off: {e}"))?
+            .to_bytes();
+        let v: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| format!("{uri} did not answer JSON"))?;
+        v["data"][0]["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("{uri} lists no model"))
+    };
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .map_err(|_| format!("{uri} did not answer within 10 s"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::Framing;
+
+    #[test]
+    fn target_joins_paths_and_hides_the_key() {
+        let t = Target::new(
+            "http://127.0.0.1:8000/prefix/",
+            &[("X-Team".into(), "a".into())],
+            Some("sk-secret"),
+        )
+        .unwrap();
+        assert_eq!(
+            t.uri("/v1/completions").unwrap().to_string(),
+            "http://127.0.0.1:8000/prefix/v1/completions"
+        );
+        assert!(!format!("{t:?}").contains("sk-secret"));
+        let req = t
+            .build(HttpRequest {
+                method: "POST".into(),
+                path: "v1/x".into(),
+                headers: vec![("x-team".into(), "adapter".into())],
+                body: b"{}".to_vec(),
+                framing: Framing::Sse,
+            })
+            .unwrap();
+        assert_eq!(req.headers()["x-team"], "a");
+        assert_eq!(req.headers()["authorization"], "Bearer sk-secret");
+        assert_eq!(req.headers()["content-type"], "application/json");
+    }
+
+    #[test]
+    fn bad_urls_are_errors() {
+        assert!(Target::new("https://x", &[], None).is_err());
+        assert!(Target::new("not a url", &[], None).is_err());
+        assert!(Target::new("http://x", &[("bad header".into(), "v".into())], None).is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! The load engine: schedules requests, sends them over pooled connections,
+//! and times every response on byte arrival, before any parsing.
+pub mod client;
+pub mod progress;
+pub mod request;
+pub mod schedule;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+pub use client::{ClientError, HyperClient, Target, new_client};
+pub use progress::{Live, ProgressEvent, Snapshot};
+pub use schedule::{Bound, LevelPlan, LevelRun, Load, Warmup, arrival_offsets};
+
+use crate::plugin::{Adapter, GenerationRequest};
+
+/// How often a progress tick is published.
+const TICK: Duration = Duration::from_millis(250);
+
+/// One prepared request: what the adapter is asked to send.
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    pub request: GenerationRequest,
+    /// The prompt's length by the client tokenizer.
+    pub input_tokens: u32,
+}
+
+/// Everything the levels of one run share.
+pub struct RunContext {
+    pub client: HyperClient,
+    pub target: Target,
+    pub adapter: Arc<Adapter>,
+    pub timeout: Duration,
+    /// Requests are taken in order, cycling when a level needs more.
+    pub requests: Vec<PreparedRequest>,
+}
+
+/// Run the levels in turn. Stops early, keeping what was measured, when
+/// `cancel` fires.
+pub async fn run_levels(
+    run: Arc<RunContext>,
+    plans: &[LevelPlan],
+    events: broadcast::Sender<ProgressEvent>,
+    cancel: CancellationToken,
+) -> Vec<(LevelPlan, LevelRun)> {
+    let live = Arc::new(Live::new(events));
+    let mut out = Vec::new();
+    if run.requests.is_empty() {
+        return out;
+    }
+    for (i, plan) in plans.iter().enumerate() {
+        if cancel.is_cancelled() {
+            break;
+        }
+        live.publish(ProgressEvent::LevelStarted {
+            level: plan.load.label(),
+            index: i,
+            of: plans.len(),
+            planned: match (plan.bound, plan.warmup) {
+                (Bound::Requests(n), Warmup::Requests(w)) => Some(n + w),
+                (Bound::Requests(n), Warmup::None) => Some(n),
+                _ => None,
+            },
+        });
+        let ticker = {
+            let live = live.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(TICK);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                loop {
+                    every.tick().await;
+                    live.publish(ProgressEvent::Tick(live.snapshot()));
+                }
+            })
+        };
+        let level = schedule::run_level(run.clone(), *plan, live.clone(), cancel.clone()).await;
+        ticker.abort();
+        live.publish(ProgressEvent::LevelFinished(live.snapshot()));
+        let stop = level.interrupted;
+        out.push((*plan, level));
+        if stop {
+            break;
+        }
+    }
+    out
+}

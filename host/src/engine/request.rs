@@ -1,0 +1,314 @@
+//! One request from send to last byte, timed on byte arrival.
+use std::time::Instant;
+
+use http_body_util::BodyExt;
+use llm_loadtest_sdk::framing::{Decoder, Frame};
+use tokio::time::Instant as TokioInstant;
+
+use super::client::{HyperClient, Target};
+use crate::metrics::{ErrorClass, RequestError, RequestRecord};
+use crate::plugin::{Adapter, Event, GenerationRequest, PluginError, StreamParser};
+
+/// How much of an error body is kept in a message.
+const ERROR_BODY_EXCERPT: usize = 300;
+
+/// What a request needs from its run.
+pub struct RequestContext<'a> {
+    pub client: &'a HyperClient,
+    pub target: &'a Target,
+    pub adapter: &'a Adapter,
+    /// Zero point of the level's clock.
+    pub level_start: Instant,
+    /// Give up on the request after this long from send.
+    pub timeout: std::time::Duration,
+}
+
+/// Timing and content state of one response, fed events in arrival order.
+#[derive(Default)]
+struct Progress {
+    first: Option<Instant>,
+    last: Option<Instant>,
+    itl_ms: Vec<f64>,
+    content_events: u32,
+    delta_tokens: Option<u32>,
+    text: String,
+    usage_completion: Option<u32>,
+    usage_prompt: Option<u32>,
+    finish: Option<String>,
+    done: bool,
+    error: Option<String>,
+}
+
+impl Progress {
+    fn apply(&mut self, event: Event, at: Instant) {
+        match event {
+            Event::Token(d) | Event::Reasoning(d) => {
+                // Role-only or empty deltas carry no generated content.
+                let tokens = d.tokens.unwrap_or(0);
+                if d.text.is_empty() && tokens == 0 {
+                    return;
+                }
+                if let Some(prev) = self.last {
+                    self.itl_ms.push(ms(at - prev));
+                } else {
+                    self.first = Some(at);
+                }
+                self.last = Some(at);
+                self.content_events += 1;
+                if let Some(t) = d.tokens {
+                    *self.delta_tokens.get_or_insert(0) += t;
+                }
+                self.text.push_str(&d.text);
+            }
+            Event::Usage(u) => {
+                // Continuous usage repeats running totals: keep the last.
+                if u.completion_tokens.is_some() {
+                    self.usage_completion = u.completion_tokens;
+                }
+                if u.prompt_tokens.is_some() {
+                    self.usage_prompt = u.prompt_tokens;
+                }
+            }
+            Event::Finish(reason) => self.finish = Some(reason),
+            Event::Error(msg) => {
+                if self.error.is_none() {
+                    self.error = Some(msg);
+                }
+            }
+            Event::Done => self.done = true,
+        }
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn plugin_error(e: &PluginError) -> RequestError {
+    let class = if e.class() == "parse" {
+        ErrorClass::Parse
+    } else {
+        ErrorClass::Plugin
+    };
+    RequestError {
+        class,
+        message: e.to_string(),
+    }
+}
+
+fn err(class: ErrorClass, message: impl Into<String>) -> Option<RequestError> {
+    Some(RequestError {
+        class,
+        message: message.into(),
+    })
+}
+
+/// Send one generation and measure it. Never fails: every problem becomes a
+/// classified error in the record, with what was measured before it.
+pub async fn execute(
+    ctx: &RequestContext<'_>,
+    gen_req: &GenerationRequest,
+    mut record: RequestRecord,
+) -> RequestRecord {
+    let built = ctx.adapter.build_request(gen_req);
+    let http_req = match built {
+        Ok(r) => r,
+        Err(e) => {
+            record.send_s = ms(ctx.level_start.elapsed()) / 1e3;
+            record.error = Some(plugin_error(&e));
+            return record;
+        }
+    };
+    let framing = http_req.framing;
+    let request = match ctx.target.build(http_req) {
+        Ok(r) => r,
+        Err(e) => {
+            record.send_s = ms(ctx.level_start.elapsed()) / 1e3;
+            record.error = err(ErrorClass::Plugin, e.to_string());
+            return record;
+        }
+    };
+    let mut parser = match ctx.adapter.new_parser() {
+        Ok(p) => p,
+        Err(e) => {
+            record.send_s = ms(ctx.level_start.elapsed()) / 1e3;
+            record.error = Some(plugin_error(&e));
+            return record;
+        }
+    };
+
+    let t_send = Instant::now();
+    record.send_s = (t_send - ctx.level_start).as_secs_f64();
+    let deadline = TokioInstant::from_std(t_send + ctx.timeout);
+    let mut progress = Progress::default();
+    let outcome = tokio::time::timeout_at(
+        deadline,
+        stream(
+            ctx,
+            request,
+            framing,
+            &mut parser,
+            &mut progress,
+            &mut record,
+        ),
+    )
+    .await;
+    let t_end = Instant::now();
+    let transport_error = match outcome {
+        Ok(e) => e,
+        Err(_) => err(
+            ErrorClass::Timeout,
+            format!("no complete response within {:?}", ctx.timeout),
+        ),
+    };
+
+    record.latency_ms = ms(t_end - t_send);
+    record.ttft_ms = progress.first.map(|t| ms(t - t_send));
+    record.e2el_ms = progress.last.map(|t| ms(t - t_send));
+    record.itl_ms = progress.itl_ms;
+    record.content_events = progress.content_events;
+    record.output_tokens_server = progress.usage_completion.or(progress.delta_tokens);
+    record.prompt_tokens_server = progress.usage_prompt;
+    record.finish_reason = progress.finish;
+    record.text = progress.text;
+    record.error = transport_error
+        .or_else(|| progress.error.and_then(|m| err(ErrorClass::StreamError, m)))
+        .or_else(|| {
+            if progress.done || record.finish_reason.is_some() {
+                None
+            } else {
+                err(
+                    ErrorClass::StreamError,
+                    "the stream ended without a completion marker (no finish reason or done)",
+                )
+            }
+        });
+    record.settle_output_tokens();
+    record
+}
+
+/// Send and read the response, applying events as bytes arrive. Returns a
+/// transport, status, parse or plugin error; stream error events are left in
+/// `progress`.
+async fn stream(
+    ctx: &RequestContext<'_>,
+    request: http::Request<http_body_util::Full<bytes::Bytes>>,
+    framing: crate::plugin::Framing,
+    parser: &mut StreamParser,
+    progress: &mut Progress,
+    record: &mut RequestRecord,
+) -> Option<RequestError> {
+    let response = match ctx.client.request(request).await {
+        Ok(r) => r,
+        Err(e) => {
+            let class = if e.is_connect() {
+                ErrorClass::Connect
+            } else {
+                ErrorClass::StreamError
+            };
+            return err(
+                class,
+                format!("{}: {}", ctx.target.base_url(), error_chain(&e)),
+            );
+        }
+    };
+    let status = response.status();
+    record.http_status = Some(status.as_u16());
+    let mut body = response.into_body();
+    if !status.is_success() {
+        let mut excerpt = Vec::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                excerpt.extend_from_slice(data);
+                if excerpt.len() >= ERROR_BODY_EXCERPT {
+                    break;
+                }
+            }
+        }
+        excerpt.truncate(ERROR_BODY_EXCERPT);
+        let text = String::from_utf8_lossy(&excerpt);
+        return err(
+            ErrorClass::HttpStatus,
+            format!("HTTP {}: {}", status.as_u16(), text.trim()),
+        );
+    }
+
+    let mut decoder = Decoder::new(framing);
+    loop {
+        let frame = body.frame().await;
+        // The arrival time, before any framing or parsing.
+        let at = Instant::now();
+        match frame {
+            None => break,
+            Some(Err(e)) => {
+                return err(
+                    ErrorClass::StreamError,
+                    format!("the connection broke mid-stream: {}", error_chain(&e)),
+                );
+            }
+            Some(Ok(frame)) => {
+                let Some(data) = frame.data_ref() else {
+                    continue;
+                };
+                if let Err(e) = decoder.push(data) {
+                    return err(ErrorClass::StreamError, e.to_string());
+                }
+                if let Some(e) = drain(&mut decoder, parser, progress, at) {
+                    return Some(e);
+                }
+                if progress.error.is_some() {
+                    return None;
+                }
+            }
+        }
+    }
+    let at = Instant::now();
+    if let Err(e) = decoder.finish() {
+        return err(ErrorClass::StreamError, e.to_string());
+    }
+    if let Some(e) = drain(&mut decoder, parser, progress, at) {
+        return Some(e);
+    }
+    match parser.finish() {
+        Ok(events) => {
+            for ev in events {
+                progress.apply(ev, at);
+            }
+            None
+        }
+        Err(e) => Some(plugin_error(&e)),
+    }
+}
+
+fn drain(
+    decoder: &mut Decoder,
+    parser: &mut StreamParser,
+    progress: &mut Progress,
+    at: Instant,
+) -> Option<RequestError> {
+    while let Some(frame) = decoder.next_frame() {
+        match frame {
+            Frame::Done => progress.done = true,
+            Frame::Message(m) => match parser.feed(&m) {
+                Ok(events) => {
+                    for ev in events {
+                        progress.apply(ev, at);
+                    }
+                }
+                Err(e) => return Some(plugin_error(&e)),
+            },
+        }
+    }
+    None
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
+}

@@ -1,0 +1,4 @@
+//! Views of results: the terminal table, live progress, and (with the store)
+//! exported reports.
+pub mod progress;
+pub mod table;

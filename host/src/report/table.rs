@@ -1,0 +1,115 @@
+//! The terminal table printed after a run: one row per level.
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+
+use crate::metrics::Distribution;
+use crate::result::RunResult;
+
+fn pair(d: &Distribution) -> String {
+    if d.count == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.1} / {:.1}", d.p50, d.p99)
+    }
+}
+
+/// The per-level table: throughput, latency p50 / p99, goodput and errors.
+pub fn render(result: &RunResult) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    let has_slo = result.levels.iter().any(|l| l.summary.goodput.is_some());
+    let mut header = vec![
+        "level",
+        "ok",
+        "failed",
+        "req/s",
+        "out tok/s",
+        "TTFT ms p50/p99",
+        "TPOT ms p50/p99",
+        "ITL ms p50/p99",
+        "E2EL ms p50/p99",
+    ];
+    if has_slo {
+        header.extend(["goodput req/s", "attainment"]);
+    }
+    t.set_header(header);
+    for l in &result.levels {
+        let s = &l.summary;
+        let mut row = vec![
+            Cell::new(if l.interrupted {
+                format!("{} (interrupted)", l.label)
+            } else {
+                l.label.clone()
+            }),
+            Cell::new(s.completed).set_alignment(CellAlignment::Right),
+            Cell::new(s.failed).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:.2}", s.request_throughput)).set_alignment(CellAlignment::Right),
+            Cell::new(format!("{:.1}", s.output_throughput)).set_alignment(CellAlignment::Right),
+            Cell::new(pair(&s.ttft_ms)).set_alignment(CellAlignment::Right),
+            Cell::new(pair(&s.tpot_ms)).set_alignment(CellAlignment::Right),
+            Cell::new(pair(&s.itl_ms)).set_alignment(CellAlignment::Right),
+            Cell::new(pair(&s.e2el_ms)).set_alignment(CellAlignment::Right),
+        ];
+        if has_slo {
+            match &s.goodput {
+                Some(g) => {
+                    row.push(
+                        Cell::new(format!("{:.2}", g.goodput_rps))
+                            .set_alignment(CellAlignment::Right),
+                    );
+                    row.push(
+                        Cell::new(format!("{:.1} %", g.attainment_pct))
+                            .set_alignment(CellAlignment::Right),
+                    );
+                }
+                None => row.extend([Cell::new("-"), Cell::new("-")]),
+            }
+        }
+        t.add_row(row);
+    }
+    t.to_string()
+}
+
+/// Lines worth reading under the table: errors by class, token-count
+/// disagreements, SLO violations.
+pub fn notes(result: &RunResult) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in &result.levels {
+        let s = &l.summary;
+        for (class, e) in &s.errors {
+            out.push(format!(
+                "{}: {} {class} error(s), first: {}",
+                l.label,
+                e.count,
+                e.first_messages.first().map(String::as_str).unwrap_or("")
+            ));
+        }
+        if let Some(c) = &s.token_count_check
+            && c.disagrees()
+        {
+            out.push(format!(
+                "{}: server and client token counts differ by {:.0} % on average \
+                 (max {} tokens): statistics use the server's counts",
+                l.label,
+                c.mean_relative_diff * 100.0,
+                c.max_abs_diff
+            ));
+        }
+        if let Some(g) = &s.goodput {
+            let missed: Vec<String> = g
+                .violations
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(m, n)| format!("{m} missed by {n}"))
+                .collect();
+            if !missed.is_empty() {
+                out.push(format!("{}: SLO {}", l.label, missed.join(", ")));
+            }
+        }
+    }
+    if result.interrupted {
+        out.push("the run was interrupted: the table covers the requests that completed".into());
+    }
+    out
+}

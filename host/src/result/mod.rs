@@ -1,0 +1,137 @@
+//! The result of a run, in a versioned schema (see `schemas/`).
+//!
+//! Every stored or written result carries `schema_version`; a reader checks
+//! it before trusting the rest, so an upgrade never misreads old data.
+pub mod vllm;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Bound, Load, Warmup};
+use crate::metrics::histogram::SerializedHistograms;
+use crate::metrics::{LevelSummary, RequestRecord};
+
+/// Bump on any change that an older reader would misread.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The tool that wrote a result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl ToolInfo {
+    pub fn current() -> ToolInfo {
+        ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// Which plugin did the work, down to its content hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PluginRef {
+    pub name: String,
+    pub version: String,
+    pub wit_version: String,
+    pub sha256: String,
+    /// `embedded`, or the file it was loaded from.
+    pub source: String,
+}
+
+/// The settings a run was made with. Header values and API keys are never
+/// recorded, only header names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunSettings {
+    pub server: String,
+    pub model: String,
+    pub endpoint: String,
+    pub dataset: String,
+    pub tokenizer: String,
+    pub stream: bool,
+    pub max_tokens: Option<u32>,
+    pub min_tokens: Option<u32>,
+    pub ignore_eos: bool,
+    pub temperature: Option<f32>,
+    pub timeout_s: f64,
+    pub seed: u64,
+    pub header_names: Vec<String>,
+    pub api_key_set: bool,
+    pub tags: Vec<String>,
+}
+
+/// One load level's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LevelResult {
+    pub label: String,
+    pub load: Load,
+    pub bound: Bound,
+    pub warmup: Warmup,
+    /// Stopped early (Ctrl-C); the summary covers what completed.
+    pub interrupted: bool,
+    /// Wall time of the level, warm-up included.
+    pub wall_s: f64,
+    pub summary: LevelSummary,
+    pub histograms: SerializedHistograms,
+    /// Per-request records, with `--save-requests`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Vec<RequestRecord>>,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunResult {
+    pub schema_version: u32,
+    pub tool: ToolInfo,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub interrupted: bool,
+    pub settings: RunSettings,
+    pub adapter: PluginRef,
+    pub slo_policy: Option<PluginRef>,
+    pub levels: Vec<LevelResult>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultError {
+    #[error("result file is not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("result file has no schema_version: not an llm-loadtest result")]
+    NoVersion,
+    #[error(
+        "result file has schema version {found}; this llm-loadtest reads version {supported}. \
+         Use a matching release to read it"
+    )]
+    Version { found: u64, supported: u32 },
+}
+
+impl RunResult {
+    /// Read a result, refusing other schema versions instead of misreading them.
+    pub fn from_json(text: &str) -> Result<RunResult, ResultError> {
+        let value: serde_json::Value = serde_json::from_str(text)?;
+        let found = value
+            .get("schema_version")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(ResultError::NoVersion)?;
+        if found != u64::from(SCHEMA_VERSION) {
+            return Err(ResultError::Version {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(serde_json::from_value(value)?)
+    }
+}
+
+/// The JSON Schema of [`RunResult`], as committed in `schemas/`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RunResult)).unwrap_or_default()
+}
+
+/// Now, as RFC 3339 UTC with millisecond precision.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

@@ -1,0 +1,135 @@
+//! The JSON vLLM's `bench serve --save-result` writes, one object per level,
+//! so dashboards built on vLLM's output read ours unchanged.
+use serde_json::{Map, Value, json};
+
+use super::{LevelResult, RunResult};
+use crate::engine::Load;
+use crate::metrics::{Distribution, RequestRecord};
+
+fn put_distribution(out: &mut Map<String, Value>, name: &str, d: &Distribution) {
+    out.insert(format!("mean_{name}_ms"), json!(d.mean));
+    out.insert(format!("median_{name}_ms"), json!(d.p50));
+    out.insert(format!("std_{name}_ms"), json!(d.std));
+    for (p, v) in [
+        ("50", d.p50),
+        ("90", d.p90),
+        ("95", d.p95),
+        ("99", d.p99),
+        ("99.9", d.p99_9),
+    ] {
+        out.insert(format!("p{p}_{name}_ms"), json!(v));
+    }
+}
+
+/// One level in vLLM's shape. `records` are the level's requests (warm-up
+/// excluded here, as vLLM does not report its warm-up).
+pub fn level_json(run: &RunResult, level: &LevelResult, records: &[RequestRecord]) -> Value {
+    let s = &level.summary;
+    let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
+    let (rate, burstiness, max_concurrency) = match level.load {
+        Load::Concurrency { concurrency } => (json!("inf"), json!(1.0), json!(concurrency)),
+        Load::Rate {
+            rate,
+            burstiness,
+            max_concurrency,
+        } => (
+            if rate.is_infinite() {
+                json!("inf")
+            } else {
+                json!(rate)
+            },
+            json!(burstiness),
+            json!(max_concurrency),
+        ),
+    };
+    let mut out = Map::new();
+    let date = run
+        .started_at
+        .get(..19)
+        .unwrap_or(&run.started_at)
+        .replace(['-', ':'], "")
+        .replace('T', "-");
+    out.insert("date".into(), json!(date));
+    out.insert("backend".into(), json!(run.adapter.name));
+    out.insert("endpoint_type".into(), json!(run.adapter.name));
+    out.insert("label".into(), json!(level.label));
+    out.insert("model_id".into(), json!(run.settings.model));
+    out.insert("tokenizer_id".into(), json!(run.settings.tokenizer));
+    out.insert("num_prompts".into(), json!(s.requests));
+    out.insert("request_rate".into(), rate);
+    out.insert("burstiness".into(), burstiness);
+    out.insert("max_concurrency".into(), max_concurrency);
+    out.insert("duration".into(), json!(s.duration_s));
+    out.insert("completed".into(), json!(s.completed));
+    out.insert("failed".into(), json!(s.failed));
+    out.insert("total_input_tokens".into(), json!(s.total_input_tokens));
+    out.insert("total_output_tokens".into(), json!(s.total_output_tokens));
+    out.insert("request_throughput".into(), json!(s.request_throughput));
+    out.insert(
+        "request_goodput".into(),
+        s.goodput
+            .as_ref()
+            .map_or(Value::Null, |g| json!(g.goodput_rps)),
+    );
+    out.insert("output_throughput".into(), json!(s.output_throughput));
+    out.insert(
+        "total_token_throughput".into(),
+        json!(s.total_token_throughput),
+    );
+    out.insert(
+        "max_output_tokens_per_s".into(),
+        json!(s.peak_output_tokens_per_s),
+    );
+    out.insert("max_concurrent_requests".into(), json!(s.peak_concurrency));
+    let ok = |r: &RequestRecord| r.succeeded();
+    out.insert(
+        "input_lens".into(),
+        json!(measured.iter().map(|r| r.input_tokens).collect::<Vec<_>>()),
+    );
+    out.insert(
+        "output_lens".into(),
+        json!(
+            measured
+                .iter()
+                .map(|r| if ok(r) { r.output_tokens } else { 0 })
+                .collect::<Vec<_>>()
+        ),
+    );
+    out.insert(
+        "ttfts".into(),
+        json!(
+            measured
+                .iter()
+                .map(|r| r.ttft_ms.filter(|_| ok(r)).unwrap_or(0.0) / 1e3)
+                .collect::<Vec<_>>()
+        ),
+    );
+    out.insert(
+        "itls".into(),
+        json!(
+            measured
+                .iter()
+                .map(|r| r.itl_ms.iter().map(|v| v / 1e3).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        ),
+    );
+    // Generated text is not kept (it can be large and sensitive).
+    out.insert("generated_texts".into(), json!(vec![""; measured.len()]));
+    out.insert(
+        "errors".into(),
+        json!(
+            measured
+                .iter()
+                .map(|r| r
+                    .error
+                    .as_ref()
+                    .map_or(String::new(), |e| format!("{}: {}", e.class, e.message)))
+                .collect::<Vec<_>>()
+        ),
+    );
+    put_distribution(&mut out, "ttft", &s.ttft_ms);
+    put_distribution(&mut out, "tpot", &s.tpot_ms);
+    put_distribution(&mut out, "itl", &s.itl_ms);
+    put_distribution(&mut out, "e2el", &s.e2el_ms);
+    Value::Object(out)
+}

@@ -1,0 +1,326 @@
+//! One `run`, end to end: load the adapter, the prompts and the SLO policy,
+//! drive the engine level by level, then settle token counts, judge SLOs and
+//! summarise. The CLI, `demo` and (later) the API server all call this.
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::dataset::{self, DatasetSpec, Endpoint, PromptText};
+use crate::engine::{
+    self, LevelPlan, LevelRun, PreparedRequest, ProgressEvent, RunContext, Target,
+};
+use crate::metrics::histogram::LevelHistograms;
+use crate::metrics::{Judged, LevelSummary, Objective, RequestRecord};
+use crate::plugin::{self, GenerationRequest, Message, Prompt, Runtime};
+use crate::result::{LevelResult, PluginRef, RunResult, RunSettings, SCHEMA_VERSION, ToolInfo};
+use crate::tokenize::{Tokenizer, TokenizerKind};
+
+/// A validated run.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub server: String,
+    /// None: ask the server's `/v1/models`.
+    pub model: Option<String>,
+    pub adapter: String,
+    pub endpoint: Endpoint,
+    pub levels: Vec<LevelPlan>,
+    pub dataset: DatasetSpec,
+    pub dataset_label: String,
+    pub tokenizer: TokenizerKind,
+    pub seed: u64,
+    pub headers: Vec<(String, String)>,
+    pub api_key: Option<String>,
+    pub max_tokens: Option<u32>,
+    pub min_tokens: Option<u32>,
+    pub ignore_eos: bool,
+    pub temperature: Option<f32>,
+    pub extra_body: Option<String>,
+    pub stream: bool,
+    pub timeout: Duration,
+    pub slo: Option<Vec<Objective>>,
+    pub slo_policy: String,
+    pub save_requests: bool,
+    pub tags: Vec<String>,
+}
+
+/// What a run produced: the result, plus every level's records for writers
+/// that need them (vLLM's format lists per-request values).
+#[derive(Debug)]
+pub struct RunOutput {
+    pub result: RunResult,
+    pub records: Vec<Vec<RequestRecord>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Plugin(#[from] plugin::PluginError),
+    #[error(transparent)]
+    Dataset(#[from] dataset::DatasetError),
+    #[error(transparent)]
+    Tokenizer(#[from] crate::tokenize::TokenizeError),
+    #[error(transparent)]
+    Client(#[from] engine::ClientError),
+    #[error("no model given and {0}; pass --model")]
+    ModelDiscovery(String),
+    #[error("SLO policy `{policy}` rejected the objectives: {reason}")]
+    Objectives { policy: String, reason: String },
+}
+
+/// Prompts needed when a level is bounded by time: the dataset cycles.
+const PROMPTS_FOR_TIMED_LEVELS: usize = 1000;
+
+fn prompts_needed(levels: &[LevelPlan]) -> usize {
+    levels
+        .iter()
+        .map(|p| {
+            let warm = match p.warmup {
+                engine::Warmup::Requests(n) => n as usize,
+                _ => 0,
+            };
+            match p.bound {
+                engine::Bound::Requests(n) => n as usize + warm,
+                engine::Bound::Seconds(_) => PROMPTS_FOR_TIMED_LEVELS,
+            }
+        })
+        .max()
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn plugin_ref(id: &plugin::PluginIdentity) -> PluginRef {
+    PluginRef {
+        name: id.name.clone(),
+        version: id.version.clone(),
+        wit_version: id.wit_version.clone(),
+        sha256: id.sha256.clone(),
+        source: id.source.clone(),
+    }
+}
+
+/// Run every level of `spec`. Per-request failures are measured, not
+/// returned; an error here means the run could not start.
+pub async fn execute(
+    spec: &RunSpec,
+    runtime: &Runtime,
+    events: broadcast::Sender<ProgressEvent>,
+    cancel: CancellationToken,
+) -> Result<RunOutput, RunError> {
+    let started_at = crate::result::now_rfc3339();
+    let adapter = runtime.load_adapter(&spec.adapter)?;
+    let slo = match &spec.slo {
+        Some(objectives) => {
+            let policy = runtime.load_slo_policy(&spec.slo_policy)?;
+            let wit: Vec<plugin::Objective> = objectives.iter().map(to_wit_objective).collect();
+            policy
+                .check_objectives(&wit)
+                .map_err(|e| RunError::Objectives {
+                    policy: spec.slo_policy.clone(),
+                    reason: e.to_string(),
+                })?;
+            Some((policy, objectives.clone(), wit))
+        }
+        None => None,
+    };
+    let target = Target::new(&spec.server, &spec.headers, spec.api_key.as_deref())?;
+    let max_conc = spec
+        .levels
+        .iter()
+        .map(|p| match p.load {
+            engine::Load::Concurrency { concurrency } => concurrency as usize,
+            engine::Load::Rate {
+                max_concurrency, ..
+            } => max_concurrency.unwrap_or(1024) as usize,
+        })
+        .max()
+        .unwrap_or(1);
+    let client = engine::new_client(max_conc);
+    let model = match &spec.model {
+        Some(m) => m.clone(),
+        None => engine::client::discover_model(&client, &target)
+            .await
+            .map_err(RunError::ModelDiscovery)?,
+    };
+
+    let tokenizer = {
+        let kind = spec.tokenizer;
+        tokio::task::spawn_blocking(move || Tokenizer::new(kind))
+            .await
+            .map_err(|e| RunError::ModelDiscovery(format!("tokenizer task failed: {e}")))??
+    };
+    let tokenizer = Arc::new(tokenizer);
+    let items = {
+        let (ds, tk, endpoint, n, seed) = (
+            spec.dataset.clone(),
+            tokenizer.clone(),
+            spec.endpoint,
+            prompts_needed(&spec.levels),
+            spec.seed,
+        );
+        tokio::task::spawn_blocking(move || dataset::load(&ds, &tk, endpoint, n, seed))
+            .await
+            .map_err(|e| RunError::ModelDiscovery(format!("dataset task failed: {e}")))??
+    };
+    let requests: Vec<PreparedRequest> = items
+        .into_iter()
+        .map(|item| PreparedRequest {
+            input_tokens: item.input_tokens,
+            request: GenerationRequest {
+                model: model.clone(),
+                prompt: match item.prompt {
+                    PromptText::Text(t) => Prompt::Text(t),
+                    PromptText::Chat(ms) => Prompt::Chat(
+                        ms.into_iter()
+                            .map(|m| Message {
+                                role: m.role,
+                                content: m.content,
+                            })
+                            .collect(),
+                    ),
+                },
+                max_tokens: spec.max_tokens.unwrap_or(item.max_tokens),
+                min_tokens: spec.min_tokens,
+                ignore_eos: spec.ignore_eos,
+                temperature: spec.temperature,
+                stream: spec.stream,
+                extra_body: spec.extra_body.clone(),
+            },
+        })
+        .collect();
+
+    let ctx = Arc::new(RunContext {
+        client,
+        target,
+        adapter: adapter.clone(),
+        timeout: spec.timeout,
+        requests,
+    });
+    let runs = engine::run_levels(ctx, &spec.levels, events, cancel.clone()).await;
+
+    let mut levels = Vec::new();
+    let mut all_records = Vec::new();
+    for (plan, run) in runs {
+        let LevelRun {
+            records,
+            interrupted,
+            wall_s,
+        } = run;
+        let records = settle_tokens(records, tokenizer.clone()).await;
+        let judged = match &slo {
+            Some((policy, objectives, wit)) => Some(judge(policy, objectives, wit, &records)?),
+            None => None,
+        };
+        let summary = LevelSummary::compute(&records, judged.as_ref());
+        let mut hist = LevelHistograms::default();
+        for r in &records {
+            hist.record(r);
+        }
+        levels.push(LevelResult {
+            label: plan.load.label(),
+            load: plan.load,
+            bound: plan.bound,
+            warmup: plan.warmup,
+            interrupted,
+            wall_s,
+            summary,
+            histograms: hist.serialize(),
+            requests: spec.save_requests.then(|| records.clone()),
+        });
+        all_records.push(records);
+    }
+
+    let mut header_names: Vec<String> = spec.headers.iter().map(|(k, _)| k.clone()).collect();
+    header_names.sort();
+    header_names.dedup();
+    let result = RunResult {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo::current(),
+        started_at,
+        finished_at: crate::result::now_rfc3339(),
+        interrupted: cancel.is_cancelled() || levels.len() < spec.levels.len(),
+        settings: RunSettings {
+            server: spec.server.clone(),
+            model,
+            endpoint: match spec.endpoint {
+                Endpoint::Completions => "completions".to_string(),
+                Endpoint::Chat => "chat".to_string(),
+            },
+            dataset: spec.dataset_label.clone(),
+            tokenizer: spec.tokenizer.name().to_string(),
+            stream: spec.stream,
+            max_tokens: spec.max_tokens,
+            min_tokens: spec.min_tokens,
+            ignore_eos: spec.ignore_eos,
+            temperature: spec.temperature,
+            timeout_s: spec.timeout.as_secs_f64(),
+            seed: spec.seed,
+            header_names,
+            api_key_set: spec.api_key.is_some(),
+            tags: spec.tags.clone(),
+        },
+        adapter: plugin_ref(adapter.identity()),
+        slo_policy: slo.as_ref().map(|(p, _, _)| plugin_ref(p.identity())),
+        levels,
+    };
+    Ok(RunOutput {
+        result,
+        records: all_records,
+    })
+}
+
+/// Count output tokens with the client tokenizer, off the async threads and
+/// after the level, so tokenizing never competes with timing.
+async fn settle_tokens(mut records: Vec<RequestRecord>, tk: Arc<Tokenizer>) -> Vec<RequestRecord> {
+    let fallback = records.clone();
+    tokio::task::spawn_blocking(move || {
+        for r in &mut records {
+            if !r.text.is_empty() || r.succeeded() {
+                r.output_tokens_client = Some(tk.count(&r.text) as u32);
+            }
+            r.text = String::new();
+            r.settle_output_tokens();
+        }
+        records
+    })
+    .await
+    .unwrap_or(fallback)
+}
+
+fn to_wit_objective(o: &Objective) -> plugin::Objective {
+    plugin::Objective {
+        metric: o.metric.name().to_string(),
+        threshold_ms: o.threshold_ms,
+    }
+}
+
+fn judge(
+    policy: &plugin::SloPolicy,
+    objectives: &[Objective],
+    wit: &[plugin::Objective],
+    records: &[RequestRecord],
+) -> Result<Judged, RunError> {
+    let mut good = Vec::new();
+    let mut reasons = Vec::new();
+    for r in records.iter().filter(|r| !r.warmup) {
+        let m = plugin::Measurement {
+            succeeded: r.succeeded(),
+            error_class: r.error.as_ref().map(|e| e.class.name().to_string()),
+            ttft_ms: r.ttft_ms,
+            tpot_ms: r.tpot_ms(),
+            e2el_ms: r.e2el_ms,
+            itl_ms: r.itl_ms.clone(),
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+        };
+        let v = policy.evaluate(&m, wit)?;
+        good.push(v.good);
+        reasons.push(v.reasons);
+    }
+    Ok(Judged {
+        objectives: objectives.to_vec(),
+        good,
+        reasons,
+    })
+}
