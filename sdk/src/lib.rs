@@ -1,4 +1,102 @@
-//! SDK for llm-loadtest server adapters and SLO policies.
+//! Write [llm-loadtest](https://github.com/llm-loadtest/llm-loadtest) server
+//! adapters and SLO policies as WebAssembly components.
+//!
+//! An adapter teaches llm-loadtest one server protocol: it turns a
+//! [`GenerationRequest`] into an [`HttpRequest`], and its [`StreamParser`]
+//! turns each framed response message into [`Event`]s (tokens, usage, finish,
+//! errors). The host owns sockets, clocks and framing; the adapter never sees
+//! the network or a timestamp, so it cannot distort a measurement.
+//!
+//! Implement [`Adapter`], call [`register_adapter!`] once, and build with
+//! `cargo build --target wasm32-wasip2 --release`: the `.wasm` in
+//! `target/wasm32-wasip2/release/` is a component that
+//! `llm-loadtest run --adapter my_adapter.wasm` loads. The crate needs
+//! `crate-type = ["cdylib", "rlib"]` (the rlib lets `cargo test` run natively).
+//!
+//! # Example: a complete adapter
+//!
+//! A server that takes `POST /generate {"prompt", "max_tokens"}` and streams
+//! NDJSON lines `{"t": "text"}`, ending with `{"done": true, "n": 12}`:
+//!
+//! ```
+//! use llm_loadtest_sdk::json::{body_with_extra, parse_message, str_at, u32_at};
+//! use llm_loadtest_sdk::serde_json::json;
+//! use llm_loadtest_sdk::{
+//!     Adapter, AdapterInfo, Event, Framing, GenerationRequest, HttpRequest, Prompt,
+//!     StreamParser, Usage,
+//! };
+//!
+//! pub struct Tiny;
+//!
+//! impl Adapter for Tiny {
+//!     type Parser = TinyParser;
+//!
+//!     fn info() -> AdapterInfo {
+//!         AdapterInfo {
+//!             name: "tiny".into(),
+//!             version: "0.1.0".into(),
+//!             description: "The tiny NDJSON protocol".into(),
+//!             framing: Framing::Ndjson,
+//!             default_path: "/generate".into(),
+//!             capabilities: vec!["completions".into(), "usage".into()],
+//!         }
+//!     }
+//!
+//!     fn build_request(req: &GenerationRequest) -> Result<HttpRequest, String> {
+//!         let Prompt::Text(prompt) = &req.prompt else {
+//!             return Err("tiny: chat prompts are not supported".into());
+//!         };
+//!         let body = json!({"prompt": prompt, "max_tokens": req.max_tokens});
+//!         // `?` turns a bad `extra_body` into a clear error message.
+//!         let body = body_with_extra(body, req.extra_body.as_deref())?;
+//!         Ok(HttpRequest::post_json("/generate", body, Framing::Ndjson))
+//!     }
+//! }
+//!
+//! #[derive(Default)]
+//! pub struct TinyParser;
+//!
+//! impl StreamParser for TinyParser {
+//!     fn feed(&mut self, message: &[u8]) -> Result<Vec<Event>, String> {
+//!         let v = parse_message(message)?;
+//!         let mut events = Vec::new();
+//!         if let Some(t) = str_at(&v, "/t").filter(|t| !t.is_empty()) {
+//!             events.push(Event::token(t));
+//!         }
+//!         if v["done"] == true {
+//!             let completion_tokens = u32_at(&v, "/n");
+//!             events.push(Event::Usage(Usage { completion_tokens, ..Usage::default() }));
+//!             events.push(Event::Done);
+//!         }
+//!         Ok(events)
+//!     }
+//! }
+//!
+//! llm_loadtest_sdk::register_adapter!(Tiny);
+//!
+//! // A native test: replay a recorded body exactly as the host would.
+//! let body = b"{\"t\": \"Hel\"}\n{\"t\": \"lo\"}\n{\"done\": true, \"n\": 2}\n";
+//! let replay = llm_loadtest_sdk::testing::replay_split_everywhere::<Tiny>(Framing::Ndjson, body)
+//!     .unwrap();
+//! assert_eq!(replay.summary.content, "Hello");
+//! assert_eq!(replay.summary.content_events, 2);
+//! assert_eq!(replay.summary.usage.and_then(|u| u.completion_tokens), Some(2));
+//! assert!(replay.summary.done);
+//! ```
+//!
+//! # Rules of the contract
+//!
+//! - Emit no [`Event::Token`] for empty text: each content event is timed as
+//!   a token arrival.
+//! - A server that repeats usage on every chunk: emit each with cumulative
+//!   totals; the host keeps the last.
+//! - An error the server reports inside a 200 stream is an [`Event::Error`];
+//!   an `Err` from `feed` means the message could not be understood.
+//! - [`log`] writes to the host's log (stderr in native tests). Never log
+//!   secrets.
+//!
+//! SLO policies work the same way with [`SloPolicy`] and
+//! [`register_slo_policy!`].
 #![deny(missing_docs)]
 
 extern crate self as llm_loadtest_sdk;
@@ -10,6 +108,7 @@ pub mod framing;
 pub mod json;
 mod log;
 pub mod slo;
+pub mod testing;
 pub mod types;
 
 pub use adapter::{Adapter, StreamParser};
