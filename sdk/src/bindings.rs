@@ -1,0 +1,35 @@
+//! wit-bindgen output for the two worlds a plugin can target. Authors never
+//! name anything here: the `register_*!` macros and the SDK's conversions do.
+
+// Generated code calls into the canonical ABI with raw pointers; there is no
+// way to bind a component without it.
+#![allow(unsafe_code)]
+#![allow(missing_docs)]
+
+/// The `adapter-plugin` world: imports `host`, exports `adapter`.
+pub mod adapter_world {
+    wit_bindgen::generate!({
+        path: "../wit/v0.1",
+        world: "llm-loadtest:plugin/adapter-plugin@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_adapter_world",
+        default_bindings_module: "::llm_loadtest_sdk::bindings::adapter_world",
+        runtime_path: "::llm_loadtest_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+/// The `slo-plugin` world: imports `host`, exports `slo-policy`. The `host`
+/// interface is shared with the adapter world so there is one `log` binding.
+pub mod slo_world {
+    wit_bindgen::generate!({
+        path: "../wit/v0.1",
+        world: "llm-loadtest:plugin/slo-plugin@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_slo_world",
+        default_bindings_module: "::llm_loadtest_sdk::bindings::slo_world",
+        runtime_path: "::llm_loadtest_sdk::__private::wit_bindgen::rt",
+        with: {
+            "llm-loadtest:plugin/host@0.1.0": crate::bindings::adapter_world::llm_loadtest::plugin::host,
+        },
+    });
+}

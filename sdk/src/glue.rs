@@ -1,0 +1,188 @@
+//! The bridge between the author's traits and the wit-bindgen traits, used
+//! by the `register_*!` macros. Nothing here is part of the public API.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+
+use crate::adapter::{Adapter, StreamParser};
+use crate::bindings::adapter_world::exports::llm_loadtest::plugin::adapter as wit_adapter;
+use crate::bindings::adapter_world::llm_loadtest::plugin::types as wit;
+use crate::bindings::slo_world::exports::llm_loadtest::plugin::slo_policy as wit_slo;
+use crate::framing::Framing;
+use crate::slo::{Measurement, Objective, PolicyInfo, SloPolicy, Verdict};
+use crate::types::{
+    AdapterInfo, Event, GenerationRequest, Header, HttpRequest, Message, Prompt, TokenDelta, Usage,
+};
+
+/// Implements the generated `adapter` traits for the author's `A`.
+pub struct AdapterExport<A>(PhantomData<A>);
+
+/// The generated resource trait takes `&self`; the author's parser takes
+/// `&mut self`, so its state lives in a `RefCell`.
+pub struct ParserGlue<P>(RefCell<P>);
+
+impl<A: Adapter> wit_adapter::Guest for AdapterExport<A> {
+    type StreamParser = ParserGlue<A::Parser>;
+
+    fn info() -> wit::AdapterInfo {
+        info_to_wit(A::info())
+    }
+
+    fn build_request(req: wit::GenerationRequest) -> Result<wit::HttpRequest, String> {
+        A::build_request(&request_from_wit(req)).map(http_request_to_wit)
+    }
+}
+
+impl<P: StreamParser> wit_adapter::GuestStreamParser for ParserGlue<P> {
+    fn new() -> Self {
+        ParserGlue(RefCell::new(P::default()))
+    }
+
+    fn feed(&self, message: Vec<u8>) -> Result<Vec<wit::Event>, String> {
+        let mut parser = self
+            .0
+            .try_borrow_mut()
+            .map_err(|_| "stream parser re-entered while busy".to_string())?;
+        parser.feed(&message).map(events_to_wit)
+    }
+
+    fn finish(&self) -> Result<Vec<wit::Event>, String> {
+        let mut parser = self
+            .0
+            .try_borrow_mut()
+            .map_err(|_| "stream parser re-entered while busy".to_string())?;
+        parser.finish().map(events_to_wit)
+    }
+}
+
+/// Implements the generated `slo-policy` trait for the author's `P`.
+pub struct SloExport<P>(PhantomData<P>);
+
+impl<P: SloPolicy> wit_slo::Guest for SloExport<P> {
+    fn info() -> wit_slo::PolicyInfo {
+        let PolicyInfo {
+            name,
+            version,
+            description,
+        } = P::info();
+        wit_slo::PolicyInfo {
+            name,
+            version,
+            description,
+        }
+    }
+
+    fn check_objectives(objectives: Vec<wit_slo::Objective>) -> Result<(), String> {
+        P::check_objectives(&objectives_from_wit(objectives))
+    }
+
+    fn evaluate(m: wit_slo::Measurement, objectives: Vec<wit_slo::Objective>) -> wit_slo::Verdict {
+        let m = Measurement {
+            succeeded: m.succeeded,
+            error_class: m.error_class,
+            ttft_ms: m.ttft_ms,
+            tpot_ms: m.tpot_ms,
+            e2el_ms: m.e2el_ms,
+            itl_ms: m.itl_ms,
+            input_tokens: m.input_tokens,
+            output_tokens: m.output_tokens,
+        };
+        let Verdict { good, reasons } = P::evaluate(&m, &objectives_from_wit(objectives));
+        wit_slo::Verdict { good, reasons }
+    }
+}
+
+fn objectives_from_wit(objectives: Vec<wit_slo::Objective>) -> Vec<Objective> {
+    objectives
+        .into_iter()
+        .map(|o| Objective {
+            metric: o.metric,
+            threshold_ms: o.threshold_ms,
+        })
+        .collect()
+}
+
+fn framing_to_wit(f: Framing) -> wit::Framing {
+    match f {
+        Framing::Sse => wit::Framing::Sse,
+        Framing::Ndjson => wit::Framing::Ndjson,
+        Framing::WholeBody => wit::Framing::WholeBody,
+    }
+}
+
+fn info_to_wit(i: AdapterInfo) -> wit::AdapterInfo {
+    wit::AdapterInfo {
+        name: i.name,
+        version: i.version,
+        description: i.description,
+        framing: framing_to_wit(i.framing),
+        default_path: i.default_path,
+        capabilities: i.capabilities,
+    }
+}
+
+fn request_from_wit(r: wit::GenerationRequest) -> GenerationRequest {
+    GenerationRequest {
+        model: r.model,
+        prompt: match r.prompt {
+            wit::Prompt::Text(t) => Prompt::Text(t),
+            wit::Prompt::Chat(msgs) => Prompt::Chat(
+                msgs.into_iter()
+                    .map(|m| Message {
+                        role: m.role,
+                        content: m.content,
+                    })
+                    .collect(),
+            ),
+        },
+        max_tokens: r.max_tokens,
+        min_tokens: r.min_tokens,
+        ignore_eos: r.ignore_eos,
+        temperature: r.temperature,
+        stream: r.stream,
+        extra_body: r.extra_body,
+    }
+}
+
+fn http_request_to_wit(r: HttpRequest) -> wit::HttpRequest {
+    wit::HttpRequest {
+        method: r.method,
+        path: r.path,
+        headers: r
+            .headers
+            .into_iter()
+            .map(|Header { name, value }| wit::Header { name, value })
+            .collect(),
+        body: r.body,
+        framing: framing_to_wit(r.framing),
+    }
+}
+
+fn delta_to_wit(d: TokenDelta) -> wit::TokenDelta {
+    wit::TokenDelta {
+        text: d.text,
+        tokens: d.tokens,
+    }
+}
+
+fn usage_to_wit(u: Usage) -> wit::Usage {
+    wit::Usage {
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        cached_tokens: u.cached_tokens,
+    }
+}
+
+fn events_to_wit(events: Vec<Event>) -> Vec<wit::Event> {
+    events
+        .into_iter()
+        .map(|e| match e {
+            Event::Token(d) => wit::Event::Token(delta_to_wit(d)),
+            Event::Reasoning(d) => wit::Event::Reasoning(delta_to_wit(d)),
+            Event::Usage(u) => wit::Event::Usage(usage_to_wit(u)),
+            Event::Finish(r) => wit::Event::Finish(r),
+            Event::Error(e) => wit::Event::Error(e),
+            Event::Done => wit::Event::Done,
+        })
+        .collect()
+}
