@@ -148,7 +148,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_progress: bool,
     /// Directory for cached compiled plugins [default: the user's cache dir].
-    #[arg(long)]
+    #[arg(long, env = "LLM_LOADTEST_PLUGIN_CACHE")]
     pub plugin_cache: Option<PathBuf>,
 }
 

@@ -1,0 +1,84 @@
+//! Shared test setup: the simulator in-process on 127.0.0.1:0, one plugin
+//! runtime per test binary, and a baseline run against the simulator.
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use llm_loadtest::dataset::{DatasetSpec, Endpoint};
+use llm_loadtest::engine::{Bound, LevelPlan, Load, Warmup};
+use llm_loadtest::plugin::{Runtime, RuntimeConfig};
+use llm_loadtest::runner::{self, RunOutput, RunSpec};
+use llm_loadtest::tokenize::TokenizerKind;
+use llm_loadtest_sim::{SimConfig, SimHandle};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// One runtime for the whole binary: plugins compile once.
+pub fn runtime() -> Arc<Runtime> {
+    static RT: OnceLock<Arc<Runtime>> = OnceLock::new();
+    RT.get_or_init(|| {
+        let dir = std::env::temp_dir().join("llm-loadtest-e2e-plugin-cache");
+        Runtime::new(RuntimeConfig {
+            cache_dir: Some(dir),
+            ..RuntimeConfig::default()
+        })
+        .expect("plugin runtime starts")
+    })
+    .clone()
+}
+
+pub async fn sim(config: SimConfig) -> SimHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    llm_loadtest_sim::start(config, listener).await.unwrap()
+}
+
+pub fn fixed(ttft_ms: u64, itl_ms: u64) -> SimConfig {
+    SimConfig::fixed(
+        Duration::from_millis(ttft_ms),
+        Duration::from_millis(itl_ms),
+    )
+}
+
+/// A closed-loop run of `n` requests at concurrency `c`, `output` tokens each.
+pub fn spec(server: &SimHandle, c: u32, n: u64, output: u32) -> RunSpec {
+    RunSpec {
+        server: format!("http://{}", server.local_addr()),
+        model: Some("sim-llama".into()),
+        adapter: "vllm".into(),
+        endpoint: Endpoint::Completions,
+        levels: vec![LevelPlan {
+            load: Load::Concurrency { concurrency: c },
+            bound: Bound::Requests(n),
+            warmup: Warmup::None,
+            seed: 1,
+        }],
+        dataset: DatasetSpec::Synthetic {
+            input_len: 32,
+            output_len: output,
+            range_ratio: 0.0,
+            prefix_len: 0,
+        },
+        dataset_label: "synthetic".into(),
+        tokenizer: TokenizerKind::Cl100kBase,
+        seed: 1,
+        headers: vec![],
+        api_key: None,
+        max_tokens: None,
+        min_tokens: None,
+        ignore_eos: true,
+        temperature: None,
+        extra_body: None,
+        stream: true,
+        timeout: Duration::from_secs(30),
+        slo: None,
+        slo_policy: "slo".into(),
+        save_requests: true,
+        tags: vec![],
+    }
+}
+
+pub async fn run(spec: &RunSpec) -> RunOutput {
+    let (tx, _rx) = broadcast::channel(64);
+    runner::execute(spec, &runtime(), tx, CancellationToken::new())
+        .await
+        .expect("the run starts")
+}
