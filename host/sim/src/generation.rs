@@ -128,6 +128,7 @@ impl App {
                 };
                 let (tx, rx) = mpsc::unbounded_channel();
                 let submit = Submit {
+                    arrival,
                     input_tokens: req.prompt_tokens,
                     output_tokens: plan.output_tokens,
                     tokens: tx,

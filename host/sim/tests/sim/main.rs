@@ -1,5 +1,6 @@
 //! Integration tests of the simulator: real sockets on 127.0.0.1, a minimal client.
 
+mod batching;
 mod client;
 mod faults;
 mod openai;
