@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use llm_loadtest_sim::{BatchParams, SimConfig, Slo, Workload, capacity, predict};
 use serde_json::json;
 
-use crate::client::{post, spawn};
+use crate::client::{post, runtime, spawn, timing_lock};
 
 const PARAMS: BatchParams = BatchParams {
     max_batch: 16,
@@ -84,8 +84,13 @@ async fn measure(params: BatchParams, n: u32, rounds: usize) -> Measured {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ttft_and_tpot_rise_with_concurrency_as_the_closed_form_predicts() {
+#[test]
+fn ttft_and_tpot_rise_with_concurrency_as_the_closed_form_predicts() {
+    let _serial = timing_lock();
+    runtime().block_on(rise_with_concurrency());
+}
+
+async fn rise_with_concurrency() {
     let mut last = (0.0, 0.0);
     println!(
         "batching model vs closed form (median ms): N  ttft measured/predicted  tpot measured/predicted"
@@ -118,8 +123,13 @@ async fn ttft_and_tpot_rise_with_concurrency_as_the_closed_form_predicts() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn capacity_matches_the_simulators_measured_attainment() {
+#[test]
+fn capacity_matches_the_simulators_measured_attainment() {
+    let _serial = timing_lock();
+    runtime().block_on(capacity_attainment());
+}
+
+async fn capacity_attainment() {
     let slo: Slo = "ttft:40ms".parse().unwrap();
     let cap = capacity(&PARAMS, WORKLOAD, &slo, 0.95);
     let n = cap.max_concurrency;

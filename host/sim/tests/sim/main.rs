@@ -3,6 +3,7 @@
 mod batching;
 mod client;
 mod faults;
+mod lifecycle;
 mod openai;
 mod protocols;
 mod timing;
