@@ -37,6 +37,7 @@ mod protocol;
 mod scheduler;
 mod server;
 mod stats;
+mod stream;
 mod tokens;
 
 pub use capacity::{Capacity, Prediction, Slo, Workload, capacity, predict, slots};
