@@ -249,7 +249,7 @@ mod tests {
             panic!("expected the batching model")
         };
         assert_eq!(p.max_batch, 8);
-        assert_eq!(p.step_base_us, 6_500.0);
+        assert_eq!(p.step_base_us, 6_000.0);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! A multi-protocol LLM inference server simulator with a known capacity.
 //!
-//! It speaks the OpenAI API as vLLM does, plus vLLM's `/metrics`, on one port, and times its
-//! tokens either on an exact fixed clock (`--ttft`, `--itl`) or with a continuous-batching
-//! model of a GPU server (`--profile h100-llama3-8b`). It shares no code with the load
-//! engine: it is the ground truth the engine's timing is checked against.
+//! On one port it speaks the OpenAI API as vLLM does (plus vLLM's `/metrics`), SGLang's and
+//! TGI's `/generate`, Ollama's `/api/*`, and Triton's generate extension. It times its tokens
+//! either on an exact fixed clock (`--ttft`, `--itl`) or with a continuous-batching model of a
+//! GPU server (`--profile h100-llama3-8b`) whose capacity is known in closed form
+//! ([`capacity`]). It shares no code with the load engine: it is the ground truth the
+//! engine's timing is checked against.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), llm_loadtest_sim::SimError> {
@@ -22,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod app;
+mod capacity;
 mod cli;
 mod clock;
 mod config;
@@ -34,9 +37,11 @@ mod protocol;
 mod scheduler;
 mod server;
 mod stats;
+mod stream;
 mod tokens;
 
-pub use cli::{SimArgs, run_cli};
+pub use capacity::{Capacity, Prediction, Slo, Workload, capacity, predict, slots};
+pub use cli::{SimArgs, print_capacity, run_cli};
 pub use config::{SimConfig, Timing};
 pub use duration::parse_duration;
 pub use error::SimError;

@@ -88,9 +88,9 @@ pub const PROFILES: &[Profile] = &[
         description: "H100 SXM 80 GB (3.35 TB/s, ~990 TFLOPS BF16), Llama-3-8B BF16, vLLM-like",
         params: BatchParams {
             max_batch: 256,
-            prefill_us_per_token: 40.0,
-            step_base_us: 6_500.0,
-            step_per_seq_us: 60.0,
+            prefill_us_per_token: 32.0,
+            step_base_us: 6_000.0,
+            step_per_seq_us: 55.0,
             kv_tokens: 400_000,
         },
     },
@@ -99,9 +99,9 @@ pub const PROFILES: &[Profile] = &[
         description: "A100 SXM 80 GB (2.0 TB/s, 312 TFLOPS BF16), Llama-3-8B BF16, vLLM-like",
         params: BatchParams {
             max_batch: 256,
-            prefill_us_per_token: 90.0,
-            step_base_us: 10_000.0,
-            step_per_seq_us: 100.0,
+            prefill_us_per_token: 103.0,
+            step_base_us: 9_800.0,
+            step_per_seq_us: 140.0,
             kv_tokens: 400_000,
         },
     },
@@ -110,10 +110,10 @@ pub const PROFILES: &[Profile] = &[
         description: "L4 24 GB (300 GB/s, 121 TFLOPS BF16), Llama-3-8B BF16, vLLM-like",
         params: BatchParams {
             max_batch: 256,
-            prefill_us_per_token: 300.0,
-            step_base_us: 60_000.0,
-            step_per_seq_us: 300.0,
-            kv_tokens: 30_000,
+            prefill_us_per_token: 265.0,
+            step_base_us: 67_000.0,
+            step_per_seq_us: 515.0,
+            kv_tokens: 31_000,
         },
     },
 ];
@@ -154,6 +154,6 @@ mod tests {
         let p = profile("h100-llama3-8b").unwrap().params;
         assert!(p.step_time(2, 0) > p.step_time(1, 0));
         assert!(p.step_time(1, 512) > p.step_time(1, 0));
-        assert_eq!(p.step_time(1, 0), Duration::from_micros(6_560));
+        assert_eq!(p.step_time(1, 0), Duration::from_micros(6_055));
     }
 }

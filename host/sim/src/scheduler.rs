@@ -15,6 +15,8 @@ use crate::stats::Stats;
 /// A sequence asking to be generated. Each token is announced on `tokens` with the instant
 /// the model released it; a closed receiver (client gone) frees the sequence's slot.
 pub(crate) struct Submit {
+    /// When the request arrived: it may join only a step that starts after this.
+    pub arrival: Instant,
     pub input_tokens: u32,
     pub output_tokens: u32,
     pub tokens: mpsc::UnboundedSender<Instant>,
@@ -41,10 +43,12 @@ pub(crate) async fn run(
         if running.is_empty() && queue.is_empty() {
             // Idle GPU: the next step starts when work arrives, not on the old schedule.
             match submissions.recv().await {
-                Some(s) => queue.push_back(s),
+                Some(s) => {
+                    step_start = s.arrival;
+                    queue.push_back(s);
+                }
                 None => return,
             }
-            step_start = Instant::now();
         }
         while let Ok(s) = submissions.try_recv() {
             queue.push_back(s);
@@ -57,7 +61,12 @@ pub(crate) async fn run(
                 continue;
             }
             let need = u64::from(front.input_tokens) + u64::from(front.output_tokens);
-            if running.len() >= params.max_batch as usize || kv_used + need > params.kv_tokens {
+            // A scheduler woken late keeps the model's schedule (no drift) but must not let a
+            // request join a step that, in model time, began before the request arrived.
+            if front.arrival > step_start
+                || running.len() >= params.max_batch as usize
+                || kv_used + need > params.kv_tokens
+            {
                 break;
             }
             if let Some(s) = queue.pop_front() {
@@ -74,6 +83,11 @@ pub(crate) async fn run(
         stats.running.store(running.len() as u64, Relaxed);
         stats.kv_tokens_used.store(kv_used, Relaxed);
         if running.is_empty() {
+            // Idle, and the queue's head arrived after the step that would have admitted it
+            // began: the next step starts when it arrived.
+            if let Some(front) = queue.front() {
+                step_start = step_start.max(front.arrival);
+            }
             continue;
         }
 

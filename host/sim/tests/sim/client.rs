@@ -10,6 +10,26 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use llm_loadtest_sim::{SimConfig, SimHandle};
 
+/// Held by the tests whose figures depend on having the CPU to themselves (the 1 000-stream
+/// test would otherwise skew the batching comparisons running beside it).
+pub static TIMING_SENSITIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes [`TIMING_SENSITIVE`], whatever a failed test left behind.
+pub fn timing_lock() -> std::sync::MutexGuard<'static, ()> {
+    TIMING_SENSITIVE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A two-worker runtime for a timing-sensitive test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Starts a simulator on 127.0.0.1 with an OS-chosen port.
 pub async fn spawn(config: SimConfig) -> SimHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -97,7 +117,19 @@ pub async fn connect(addr: SocketAddr) -> Conn {
 
 impl Conn {
     /// Sends one request and reads the whole response, timestamping every body frame.
-    pub async fn send(mut self, method: &str, path: &str, body: &str) -> Reply {
+    pub async fn send(self, method: &str, path: &str, body: &str) -> Reply {
+        self.send_observed(method, path, body, || {}).await
+    }
+
+    /// As [`Conn::send`], calling `on_first_frame` when the first body frame arrives.
+    pub async fn send_observed(
+        mut self,
+        method: &str,
+        path: &str,
+        body: &str,
+        on_first_frame: impl FnOnce(),
+    ) -> Reply {
+        let mut on_first_frame = Some(on_first_frame);
         let request = Request::builder()
             .method(method)
             .uri(path)
@@ -131,6 +163,9 @@ impl Conn {
                     let at = Instant::now();
                     if let Ok(data) = frame.into_data() {
                         frames.push((at, data));
+                        if let Some(f) = on_first_frame.take() {
+                            f();
+                        }
                     }
                 }
                 Some(Err(e)) => {
