@@ -12,7 +12,8 @@
 //! | `loop`  | spins forever (the host's epoch deadline must trap it) |
 //! | `alloc` | allocates without bound (the host's memory cap must stop it) |
 //! | `panic` | panics, which traps the instance (`panic = "abort"`) |
-//! | `huge`  | returns an oversized result: a 64 MiB body or header value from `build-request`, 4 million token events from `feed` |
+//! | `huge`  | returns an oversized result: a 64 MiB request body from `build-request`, 1,000,000 token events (`"x"`) from `feed` |
+//! | `huge:N` | the same with N bytes / N events, so a test can pick a size just over its limit and well under its memory cap |
 //! | `ok`    | behaves like a trivial adapter |
 //!
 //! Any other model in `build-request` behaves like `ok`; any other message in
@@ -20,18 +21,21 @@
 //!
 //! `ok` in `build-request` sends `POST /v1/completions` with the body
 //! `{"model": "ok"}` and SSE framing; `ok` in `feed` yields one token event
-//! with the text `ok`. `finish` always returns `[done]`.
+//! with the text `ok`. `finish` always returns `[done]`. Adapter info: name
+//! `misbehave`, SSE framing.
 
 use llm_loadtest_sdk::{
-    Adapter, AdapterInfo, Event, Framing, GenerationRequest, Header, HttpRequest, StreamParser,
+    Adapter, AdapterInfo, Event, Framing, GenerationRequest, HttpRequest, StreamParser,
 };
 
 /// The misbehaving adapter.
 pub struct Misbehave;
 
-/// Size of the oversized outputs: far past any sane per-call output limit.
+/// Default sizes of the oversized outputs: far past any sane per-call output
+/// limit, yet small enough (peak guest memory about 64 MiB for the body,
+/// about 80 MiB for the events) to stay distinct from `alloc`.
 const HUGE_BYTES: usize = 64 * 1024 * 1024;
-const HUGE_EVENTS: usize = 4_000_000;
+const HUGE_EVENTS: usize = 1_000_000;
 
 /// A keyword this guest reacts to.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -39,7 +43,8 @@ enum Behaviour {
     Loop,
     Alloc,
     Panic,
-    Huge,
+    /// An output of this many bytes or events.
+    Huge(Option<usize>),
     Ok,
 }
 
@@ -48,9 +53,12 @@ fn behaviour(word: &str) -> Option<Behaviour> {
         "loop" => Some(Behaviour::Loop),
         "alloc" => Some(Behaviour::Alloc),
         "panic" => Some(Behaviour::Panic),
-        "huge" => Some(Behaviour::Huge),
+        "huge" => Some(Behaviour::Huge(None)),
         "ok" => Some(Behaviour::Ok),
-        _ => None,
+        other => {
+            let n = other.strip_prefix("huge:")?.parse().ok()?;
+            Some(Behaviour::Huge(Some(n)))
+        }
     }
 }
 
@@ -60,7 +68,7 @@ fn misbehave(b: Behaviour, context: &str) {
         Behaviour::Loop => spin_forever(),
         Behaviour::Alloc => allocate_forever(),
         Behaviour::Panic => panic!("misbehave: panic requested in {context}"),
-        Behaviour::Huge | Behaviour::Ok => {}
+        Behaviour::Huge(_) | Behaviour::Ok => {}
     }
 }
 
@@ -98,12 +106,13 @@ impl Adapter for Misbehave {
     fn build_request(req: &GenerationRequest) -> Result<HttpRequest, String> {
         let b = behaviour(&req.model).unwrap_or(Behaviour::Ok);
         misbehave(b, "build-request");
-        if b == Behaviour::Huge {
-            let mut req =
-                HttpRequest::post_json("/v1/completions", vec![b'x'; HUGE_BYTES], Framing::Sse);
-            req.headers
-                .push(Header::new("x-huge", "h".repeat(HUGE_BYTES)));
-            return Ok(req);
+        if let Behaviour::Huge(n) = b {
+            let body = vec![b'x'; n.unwrap_or(HUGE_BYTES)];
+            return Ok(HttpRequest::post_json(
+                "/v1/completions",
+                body,
+                Framing::Sse,
+            ));
         }
         Ok(HttpRequest::post_json(
             "/v1/completions",
@@ -136,8 +145,9 @@ impl StreamParser for MisbehaveParser {
             return Err(format!("misbehave: unknown keyword {word:?}"));
         };
         misbehave(b, "feed");
-        if b == Behaviour::Huge {
-            return Ok((0..HUGE_EVENTS).map(|_| Event::token("x")).collect());
+        if let Behaviour::Huge(n) = b {
+            let n = n.unwrap_or(HUGE_EVENTS);
+            return Ok((0..n).map(|_| Event::token("x")).collect());
         }
         Ok(vec![Event::token("ok")])
     }
