@@ -1,1 +1,6 @@
-//! e2e tests
+//! End-to-end tests: the real engine, plugins and binary against servers on
+//! 127.0.0.1 (the built-in simulator, bound to port 0).
+mod run_cli;
+mod run_errors;
+mod run_metrics;
+mod support;

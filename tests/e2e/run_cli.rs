@@ -11,9 +11,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_llm-loadtest");
 
 fn cmd(args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(args)
-        .env_remove("OPENAI_API_KEY")
-        .env("LLM_LOADTEST_PLUGIN_CACHE", std::env::temp_dir().join("llm-loadtest-e2e-plugin-cache"));
+    c.args(args).env_remove("OPENAI_API_KEY").env(
+        "LLM_LOADTEST_PLUGIN_CACHE",
+        std::env::temp_dir().join("llm-loadtest-e2e-plugin-cache"),
+    );
     c
 }
 
@@ -55,33 +56,76 @@ async fn output_files_in_both_formats() {
     let native = dir.path().join("r.json");
     let url = format!("http://{}", server.local_addr());
     let args = [
-        "run", "--server", &url, "--adapter", "vllm", "--concurrency", "1,2",
-        "--num-prompts", "6", "--input-len", "16", "--output-len", "4", "--ignore-eos",
-        "--slo", "ttft:1s", "--save-requests", "--no-progress",
+        "run",
+        "--server",
+        &url,
+        "--adapter",
+        "vllm",
+        "--concurrency",
+        "1,2",
+        "--num-prompts",
+        "6",
+        "--input-len",
+        "16",
+        "--output-len",
+        "4",
+        "--ignore-eos",
+        "--slo",
+        "ttft:1s",
+        "--save-requests",
+        "--no-progress",
     ];
     let mut c = cmd(&args);
     c.arg("--output").arg(&native);
-    let out = tokio::task::spawn_blocking(move || c.output()).await.unwrap().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::task::spawn_blocking(move || c.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("c=2") && stdout.contains("TTFT"), "{stdout}");
+    assert!(
+        stdout.contains("c=2") && stdout.contains("TTFT"),
+        "{stdout}"
+    );
     let result = RunResult::from_json(&std::fs::read_to_string(&native).unwrap()).unwrap();
     assert_eq!(result.levels.len(), 2);
-    assert_eq!(result.settings.model, "sim-llama", "discovered from /v1/models");
+    assert_eq!(
+        result.settings.model, "sim-llama",
+        "discovered from /v1/models"
+    );
     assert_eq!(result.levels[1].requests.as_ref().unwrap().len(), 6);
     assert_eq!(result.adapter.name, "vllm");
 
     let vllm = dir.path().join("v.json");
     let mut c = cmd(&args);
-    c.arg("--output").arg(&vllm).args(["--output-format", "vllm"]);
-    let out = tokio::task::spawn_blocking(move || c.output()).await.unwrap().unwrap();
+    c.arg("--output")
+        .arg(&vllm)
+        .args(["--output-format", "vllm"]);
+    let out = tokio::task::spawn_blocking(move || c.output())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let first = dir.path().join("v-0-c1.json");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&first).unwrap()).unwrap();
     for key in [
-        "completed", "request_throughput", "output_throughput", "mean_ttft_ms",
-        "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "p99_itl_ms", "ttfts", "itls",
-        "request_goodput", "max_concurrency",
+        "completed",
+        "request_throughput",
+        "output_throughput",
+        "mean_ttft_ms",
+        "median_ttft_ms",
+        "p99_ttft_ms",
+        "mean_tpot_ms",
+        "p99_itl_ms",
+        "ttfts",
+        "itls",
+        "request_goodput",
+        "max_concurrency",
     ] {
         assert!(v.get(key).is_some(), "vLLM key {key} missing");
     }
@@ -95,29 +139,68 @@ async fn slo_gate_sets_exit_code_3() {
     let server = sim(fixed(30, 1)).await;
     let url = format!("http://{}", server.local_addr());
     let mut c = cmd(&[
-        "run", "--server", &url, "--model", "m", "--num-prompts", "3", "--output-len", "2",
-        "--input-len", "8", "--slo", "ttft:5ms", "--fail-under-attainment", "90", "--no-progress",
+        "run",
+        "--server",
+        &url,
+        "--model",
+        "m",
+        "--num-prompts",
+        "3",
+        "--output-len",
+        "2",
+        "--input-len",
+        "8",
+        "--slo",
+        "ttft:5ms",
+        "--fail-under-attainment",
+        "90",
+        "--no-progress",
     ]);
-    let out = tokio::task::spawn_blocking(move || c.output()).await.unwrap().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::task::spawn_blocking(move || c.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     server.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_and_writes_what_was_measured() {
-    let server = sim(fixed(20, 20)).await;
+    // Level 1 (8 at once) takes one request's time, 220 ms; level 2 (one at
+    // a time) eight times that: the interrupt lands well inside it.
+    let server = sim(fixed(20, 100)).await;
     let url = format!("http://{}", server.local_addr());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("partial.json");
     let mut c = cmd(&[
-        "run", "--server", &url, "--model", "m", "--concurrency", "2,4",
-        "--num-prompts", "4", "--output-len", "3", "--input-len", "8", "--no-progress",
+        "run",
+        "--server",
+        &url,
+        "--model",
+        "m",
+        "--concurrency",
+        "8,1",
+        "--num-prompts",
+        "8",
+        "--output-len",
+        "3",
+        "--input-len",
+        "8",
+        "--ignore-eos",
+        "--no-progress",
     ]);
     c.arg("--output").arg(&path);
-    // Level 2 is long: 4 requests would finish, but we stop it as it starts.
-    c.args(["--max-tokens", "3"]);
     let status = tokio::task::spawn_blocking(move || {
-        let mut child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = c
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let stderr = child.stderr.take().unwrap();
         for line in BufReader::new(stderr).lines() {
             let line = line.unwrap();
@@ -136,7 +219,10 @@ async fn ctrl_c_stops_and_writes_what_was_measured() {
     assert_eq!(status.code(), Some(130));
     let result = RunResult::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(result.interrupted);
-    assert_eq!(result.levels[0].summary.completed, 4, "level 1 is kept whole");
+    assert_eq!(
+        result.levels[0].summary.completed, 8,
+        "level 1 is kept whole"
+    );
     assert!(!result.levels[0].interrupted);
     server.shutdown().await.unwrap();
 }

@@ -63,7 +63,11 @@ async fn faults_at_a_rate_leave_the_rest_measured() {
     let mut cfg = fixed(5, 1);
     cfg.fault_rate = 0.25;
     cfg.fault_seed = 3;
-    cfg.faults = vec![FaultKind::Http500, FaultKind::ErrorAfter200, FaultKind::DropMidStream];
+    cfg.faults = vec![
+        FaultKind::Http500,
+        FaultKind::ErrorAfter200,
+        FaultKind::DropMidStream,
+    ];
     let server = sim(cfg).await;
     let out = run(&spec(&server, 4, 80, 6)).await;
     let s = &out.result.levels[0].summary;
