@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod demo;
+pub mod plugin;
 pub mod run;
 
 /// Exit code for invalid usage (bad flags, bad configuration), as clap uses.
@@ -31,6 +32,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Serve the built-in LLM server simulator.
     Sim(llm_loadtest_sim::SimArgs),
+    /// Work with plugins: list, check, replay a recorded response, start a new adapter.
+    Plugin(plugin::PluginArgs),
 }
 
 /// Parse the command line and run the chosen subcommand.
@@ -47,6 +50,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => run_sim(args),
+        Command::Plugin(args) => plugin::run(args),
     }
 }
 

@@ -24,6 +24,7 @@ mod error;
 mod guest_output;
 mod inspect;
 mod pool;
+mod replay;
 mod runtime;
 mod sandbox;
 mod slo;
@@ -38,6 +39,7 @@ pub use disk_cache::CacheStats;
 pub use embedded::{EmbeddedPlugin, embedded_plugins};
 pub use error::PluginError;
 pub use inspect::PluginKind;
+pub use replay::{ReplayError, ReplayReport, ReplayStep, replay};
 pub use runtime::{LoadedPlugin, Runtime, RuntimeConfig, default_cache_dir};
 pub use slo::SloPolicy;
 pub use types::{
