@@ -63,9 +63,9 @@ fn start_sim() -> (Sim, String) {
     (Sim(child), url)
 }
 
-/// user + system CPU seconds of this process, from /proc (all threads).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// user + system CPU seconds of a process, from /proc (all threads).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
@@ -128,7 +128,8 @@ fn main() {
     let _ = rlimit::Resource::NOFILE
         .get()
         .map(|(_, hard)| rlimit::Resource::NOFILE.set(hard, hard));
-    let (_sim, url) = start_sim();
+    let (sim, url) = start_sim();
+    let sim_pid = sim.0.id().to_string();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -150,12 +151,13 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:>6} {:>6} {:>6} | {:>9} {:>9} | {:>9} | {:>10} | {:>10}",
-        "conc", "reqs", "failed", "TTFT-p50", "TTFT-p99", "ITL-p99", "CPU/event", "RSS/stream"
+        "{:>6} {:>6} {:>6} | {:>9} {:>9} | {:>9} | {:>10} | {:>10} | {:>10}",
+        "conc", "reqs", "failed", "TTFT-p50", "TTFT-p99", "ITL-p99", "CPU/event", "RSS/stream",
+        "sim CPU"
     );
     println!(
-        "{:>6} {:>6} {:>6} | {:>9} {:>9} | {:>9} | {:>10} | {:>10}",
-        "", "", "", "err ms", "err ms", "err ms", "µs", "KiB"
+        "{:>6} {:>6} {:>6} | {:>9} {:>9} | {:>9} | {:>10} | {:>10} | {:>10}",
+        "", "", "", "err ms", "err ms", "err ms", "µs", "KiB", "µs/token"
     );
     for c in levels {
         // At least two rounds per stream, and enough requests at low levels.
@@ -163,7 +165,8 @@ fn main() {
         let s = spec(&url, c, n);
         let (tx, mut rx) = broadcast::channel(256);
         let rss_before = rss_kib();
-        let cpu_before = cpu_seconds();
+        let cpu_before = cpu_seconds("self");
+        let sim_cpu_before = cpu_seconds(&sim_pid);
         let prt = plugin_rt.clone();
         let out = rt.block_on(async move {
             let peak = tokio::spawn(async move {
@@ -181,7 +184,8 @@ fn main() {
             let out = runner::execute(&s, &prt, tx, CancellationToken::new()).await;
             (out, peak.await.unwrap_or(0.0))
         });
-        let cpu = cpu_seconds() - cpu_before;
+        let cpu = cpu_seconds("self") - cpu_before;
+        let sim_cpu = cpu_seconds(&sim_pid) - sim_cpu_before;
         let (out, peak_rss) = out;
         let out = out.expect("the run starts");
         let records = &out.records[0];
@@ -203,7 +207,7 @@ fn main() {
             "-".to_string()
         };
         println!(
-            "{:>6} {:>6} {:>6} | {:>9.2} {:>9.2} | {:>9.2} | {:>10.2} | {:>10}",
+            "{:>6} {:>6} {:>6} | {:>9.2} {:>9.2} | {:>9.2} | {:>10.2} | {:>10} | {:>10.2}",
             c,
             records.len(),
             failed,
@@ -211,7 +215,8 @@ fn main() {
             percentile_sorted(&ttft_err, 99.0),
             percentile_sorted(&itl, 99.0) - ITL_MS,
             cpu * 1e6 / events.max(1) as f64,
-            per_stream
+            per_stream,
+            sim_cpu * 1e6 / events.max(1) as f64
         );
     }
 }

@@ -26,7 +26,7 @@ pub fn parse(s: &str) -> Result<Duration, DurationError> {
         _ => return Err(DurationError::Invalid(s.to_string())),
     };
     let secs = value * scale;
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return Err(DurationError::Invalid(s.to_string()));
     }
     Ok(Duration::from_secs_f64(secs))
