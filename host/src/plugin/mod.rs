@@ -63,3 +63,14 @@ pub struct PluginIdentity {
     /// `embedded`, or the path it was loaded from.
     pub source: String,
 }
+
+// The load engine shares adapters and policies across tasks and moves
+// parsers between them; keep that true at compile time.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    const fn movable<T: Send>() {}
+    shared::<Runtime>();
+    shared::<Adapter>();
+    shared::<SloPolicy>();
+    movable::<StreamParser>();
+};
