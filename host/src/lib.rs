@@ -1,5 +1,7 @@
 //! llm-loadtest: load tests for LLM inference servers.
 pub mod cli;
+pub mod compare;
+pub mod conformance;
 pub mod dataset;
 pub mod duration;
 pub mod engine;
@@ -8,4 +10,5 @@ pub mod plugin;
 pub mod report;
 pub mod result;
 pub mod runner;
+pub mod store;
 pub mod tokenize;

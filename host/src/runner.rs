@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dataset::{self, DatasetSpec, Endpoint, PromptText};
 use crate::engine::{
-    self, LevelPlan, LevelRun, PreparedRequest, ProgressEvent, RunContext, Target,
+    self, LevelPlan, LevelRun, PreparedRequest, ProgressEvent, RecordSink, RunContext, Target,
 };
 use crate::metrics::histogram::LevelHistograms;
 use crate::metrics::{Judged, LevelSummary, Objective, RequestRecord};
@@ -108,6 +108,18 @@ pub async fn execute(
     events: broadcast::Sender<ProgressEvent>,
     cancel: CancellationToken,
 ) -> Result<RunOutput, RunError> {
+    execute_with_sink(spec, runtime, events, cancel, None).await
+}
+
+/// [`execute`], also sending each record to `sink` as it completes (the
+/// store saves them while the run goes, so a killed run keeps them).
+pub async fn execute_with_sink(
+    spec: &RunSpec,
+    runtime: &Runtime,
+    events: broadcast::Sender<ProgressEvent>,
+    cancel: CancellationToken,
+    sink: Option<RecordSink>,
+) -> Result<RunOutput, RunError> {
     let started_at = crate::result::now_rfc3339();
     let adapter = runtime.load_adapter(&spec.adapter)?;
     let slo = match &spec.slo {
@@ -196,6 +208,7 @@ pub async fn execute(
         adapter: adapter.clone(),
         timeout: spec.timeout,
         requests,
+        record_sink: sink,
     });
     let runs = engine::run_levels(ctx, &spec.levels, events, cancel.clone()).await;
 

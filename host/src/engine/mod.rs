@@ -15,6 +15,7 @@ pub use client::{ClientError, HyperClient, Target, new_client};
 pub use progress::{Live, ProgressEvent, Snapshot};
 pub use schedule::{Bound, LevelPlan, LevelRun, Load, Warmup, arrival_offsets};
 
+use crate::metrics::RequestRecord;
 use crate::plugin::{Adapter, GenerationRequest};
 
 /// How often a progress tick is published.
@@ -36,6 +37,43 @@ pub struct RunContext {
     pub timeout: Duration,
     /// Requests are taken in order, cycling when a level needs more.
     pub requests: Vec<PreparedRequest>,
+    /// Where finished records go as they complete (the store saves them).
+    pub record_sink: Option<RecordSink>,
+}
+
+/// Records as they complete, tagged with their level's index, so a writer
+/// can persist a run while it goes. Records carry the engine's raw counts:
+/// client token counts are settled only after the level.
+#[derive(Debug)]
+pub struct RecordSink {
+    tx: tokio::sync::mpsc::UnboundedSender<(usize, RequestRecord)>,
+    level: std::sync::atomic::AtomicUsize,
+}
+
+impl RecordSink {
+    pub fn new(tx: tokio::sync::mpsc::UnboundedSender<(usize, RequestRecord)>) -> RecordSink {
+        RecordSink {
+            tx,
+            level: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn set_level(&self, index: usize) {
+        self.level
+            .store(index, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn send(&self, r: &RequestRecord) {
+        let level = self.level.load(std::sync::atomic::Ordering::Relaxed);
+        // The generated text is not stored; a closed receiver is not an error.
+        let _ = self.tx.send((
+            level,
+            RequestRecord {
+                text: String::new(),
+                ..r.clone()
+            },
+        ));
+    }
 }
 
 /// Run the levels in turn. Stops early, keeping what was measured, when
@@ -54,6 +92,9 @@ pub async fn run_levels(
     for (i, plan) in plans.iter().enumerate() {
         if cancel.is_cancelled() {
             break;
+        }
+        if let Some(sink) = &run.record_sink {
+            sink.set_level(i);
         }
         live.publish(ProgressEvent::LevelStarted {
             level: plan.load.label(),

@@ -210,6 +210,9 @@ async fn one(
         Some(mut r) => {
             r.queue_ms = (r.send_s - r.intended_start_s).max(0.0) * 1e3;
             live.request_finished(&r);
+            if let Some(sink) = &run.record_sink {
+                sink.send(&r);
+            }
             Some(r)
         }
         None => {

@@ -1,0 +1,272 @@
+use super::*;
+use crate::engine::{Bound, Load, Warmup};
+use crate::metrics::histogram::LevelHistograms;
+use crate::metrics::{LevelSummary, RequestRecord};
+use crate::result::{LevelResult, PluginRef, RunResult, RunSettings, SCHEMA_VERSION, ToolInfo};
+
+fn record(index: u64, ttft: f64) -> RequestRecord {
+    RequestRecord {
+        index,
+        send_s: index as f64 * 0.1,
+        ttft_ms: Some(ttft),
+        e2el_ms: Some(ttft + 40.0),
+        latency_ms: ttft + 40.0,
+        itl_ms: vec![10.0; 4],
+        content_events: 5,
+        input_tokens: 32,
+        output_tokens: 5,
+        output_tokens_server: Some(5),
+        ..Default::default()
+    }
+}
+
+pub(crate) fn sample_run(
+    model: &str,
+    tags: &[&str],
+    concurrency: &[u32],
+) -> (RunResult, Vec<Vec<RequestRecord>>) {
+    let mut levels = Vec::new();
+    let mut all = Vec::new();
+    for (li, &c) in concurrency.iter().enumerate() {
+        let recs: Vec<RequestRecord> = (0..20)
+            .map(|i| record(i, 20.0 + f64::from(c) + (i as f64) + li as f64))
+            .collect();
+        let mut h = LevelHistograms::default();
+        recs.iter().for_each(|r| h.record(r));
+        levels.push(LevelResult {
+            label: format!("c={c}"),
+            load: Load::Concurrency { concurrency: c },
+            bound: Bound::Requests(20),
+            warmup: Warmup::None,
+            interrupted: false,
+            wall_s: 2.0,
+            summary: LevelSummary::compute(&recs, None),
+            histograms: h.serialize(),
+            requests: None,
+        });
+        all.push(recs);
+    }
+    let result = RunResult {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo::current(),
+        started_at: "2026-01-02T03:04:05.000Z".into(),
+        finished_at: "2026-01-02T03:05:05.000Z".into(),
+        interrupted: false,
+        settings: RunSettings {
+            server: "http://127.0.0.1:8000".into(),
+            model: model.into(),
+            endpoint: "completions".into(),
+            dataset: "synthetic".into(),
+            tokenizer: "cl100k_base".into(),
+            stream: true,
+            max_tokens: None,
+            min_tokens: None,
+            ignore_eos: true,
+            temperature: None,
+            timeout_s: 30.0,
+            seed: 0,
+            header_names: vec![],
+            api_key_set: false,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        },
+        adapter: PluginRef {
+            name: "vllm".into(),
+            version: "0.1.0".into(),
+            wit_version: "0.1.0".into(),
+            sha256: "ab".repeat(32),
+            source: "embedded".into(),
+        },
+        slo_policy: None,
+        levels,
+    };
+    (result, all)
+}
+
+#[test]
+fn save_list_load_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let (a, a_recs) = sample_run("llama", &["base"], &[1, 4]);
+    let (b, _) = sample_run("qwen", &["new", "base"], &[1]);
+    let id_a = save_result(&store, a.clone(), Some(a_recs.clone()), RunOrigin::Measured).unwrap();
+    let id_b = save_result(&store, b, None, RunOrigin::Measured).unwrap();
+    assert_ne!(id_a, id_b);
+
+    let (all, bad) = list(&store, &RunFilter::default()).unwrap();
+    assert!(bad.is_empty());
+    assert_eq!(all.len(), 2);
+    assert!(all[0].id >= all[1].id, "newest first");
+    let only = |f: RunFilter| {
+        list(&store, &f)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        only(RunFilter {
+            model: Some("LLA".into()),
+            ..Default::default()
+        }),
+        vec![id_a.clone()]
+    );
+    assert_eq!(
+        only(RunFilter {
+            tags: vec!["new".into()],
+            ..Default::default()
+        }),
+        vec![id_b.clone()]
+    );
+    assert_eq!(
+        only(RunFilter {
+            since: humantime::parse_rfc3339_weak("2026-01-03T00:00:00Z").ok(),
+            ..Default::default()
+        }),
+        Vec::<String>::new()
+    );
+
+    let loaded = load(&store, &id_a).unwrap();
+    assert_eq!(loaded.entry.result, a);
+    assert_eq!(loaded.records, a_recs);
+    assert_eq!(loaded.entry.status, RunStatus::Complete);
+    assert_eq!(
+        loaded.result_with_records().levels[1].requests.as_deref(),
+        Some(&a_recs[1][..])
+    );
+    // Records given inside the result are moved to their own keys.
+    let (c, c_recs) = sample_run("x", &[], &[2]);
+    let mut c_with = c.clone();
+    c_with.levels[0].requests = Some(c_recs[0].clone());
+    let id_c = save_result(&store, c_with, None, RunOrigin::Measured).unwrap();
+    let loaded_c = load(&store, &id_c).unwrap();
+    assert_eq!(loaded_c.entry.result, c);
+    assert_eq!(loaded_c.records, c_recs);
+
+    assert!(store.delete(&id_a).unwrap());
+    assert!(!store.delete(&id_a).unwrap());
+    assert!(matches!(load(&store, &id_a), Err(StoreError::NotFound(_))));
+    assert!(store.records(&id_a).unwrap().is_empty());
+    assert_eq!(load(&store, &id_b).unwrap().records.len(), 0);
+}
+
+#[test]
+fn ids_resolve_by_unique_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let (a, _) = sample_run("m", &[], &[1]);
+    let id = save_result(&store, a.clone(), None, RunOrigin::Measured).unwrap();
+    let id2 = save_result(&store, a, None, RunOrigin::Measured).unwrap();
+    assert_eq!(
+        resolve(&store, &id[..16]).ok(),
+        (id[..16] != id2[..16]).then(|| id.clone())
+    );
+    assert_eq!(resolve(&store, &id).unwrap(), id);
+    assert!(matches!(
+        resolve(&store, "2"),
+        Err(StoreError::Ambiguous { .. })
+    ));
+    assert!(matches!(
+        resolve(&store, "nope"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(resolve(&store, ""), Err(StoreError::NotFound(_))));
+}
+
+#[test]
+fn a_second_open_is_refused_while_one_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = open(dir.path()).unwrap();
+    let err = open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("another llm-loadtest process"));
+}
+
+#[test]
+fn other_versions_are_refused_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let (a, _) = sample_run("m", &[], &[1]);
+    let good = save_result(&store, a.clone(), None, RunOrigin::Measured).unwrap();
+    // A run written by a future result schema.
+    let mut entry = store.entry(&good).unwrap().unwrap();
+    entry.id = "990101-000000-zzzz".into();
+    let mut v = serde_json::to_value(&entry).unwrap();
+    v["result"]["schema_version"] = 99.into();
+    v["result"]["levels"] = serde_json::json!("a shape this reader does not know");
+    store
+        .put_raw_entry(&entry.id, &serde_json::to_vec(&v).unwrap())
+        .unwrap();
+    let (ok, bad) = list(&store, &RunFilter::default()).unwrap();
+    assert_eq!(ok.len(), 1);
+    assert_eq!(bad.len(), 1);
+    assert!(
+        bad[0].to_string().contains("schema version 99"),
+        "{}",
+        bad[0]
+    );
+    let err = load(&store, "990101").unwrap_err();
+    assert!(
+        matches!(err, StoreError::RunVersion { found: 99, .. }),
+        "{err}"
+    );
+
+    // A store with another layout version is refused on open.
+    store.set_layout_version(STORE_SCHEMA_VERSION + 1).unwrap();
+    drop(store);
+    let err = open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Version { found, .. } if found == STORE_SCHEMA_VERSION + 1),
+        "{err}"
+    );
+    assert!(err.to_string().contains("matching release"));
+}
+
+#[test]
+fn a_run_left_running_is_marked_interrupted_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (result, recs) = sample_run("m", &["killed"], &[2, 8]);
+    let id = {
+        let store = open(dir.path()).unwrap();
+        let mut draft = result.clone();
+        draft.levels.clear();
+        let entry = RunEntry {
+            id: run_id::new_run_id(),
+            status: RunStatus::Running,
+            origin: RunOrigin::Measured,
+            pid: 4_000_000,
+            updated_at: "2026-01-02T03:04:30.000Z".into(),
+            plans: result
+                .levels
+                .iter()
+                .map(|l| PlannedLevel {
+                    label: l.label.clone(),
+                    load: l.load,
+                    bound: l.bound,
+                    warmup: l.warmup,
+                })
+                .collect(),
+            note: None,
+            result: draft,
+        };
+        store.put_entry(&entry).unwrap();
+        // Level 1 finished; level 2 died after 7 of its 20 requests.
+        store.put_records(&entry.id, 0, &recs[0]).unwrap();
+        store.put_records(&entry.id, 1, &recs[1][..7]).unwrap();
+        store.flush().unwrap();
+        entry.id
+    };
+    let store = open(dir.path()).unwrap();
+    let run = load(&store, &id).unwrap();
+    assert_eq!(run.entry.status, RunStatus::Interrupted);
+    assert!(run.entry.result.interrupted);
+    assert!(run.entry.note.as_deref().unwrap().contains("pid 4000000"));
+    let levels = &run.entry.result.levels;
+    assert_eq!(levels.len(), 2);
+    assert!(!levels[0].interrupted, "level 1 reached its bound");
+    assert!(levels[1].interrupted);
+    assert_eq!(levels[0].summary, result.levels[0].summary);
+    assert_eq!(levels[1].summary.completed, 7);
+    assert_eq!(run.entry.result.finished_at, "2026-01-02T03:04:30.000Z");
+    assert_eq!(run.records[1].len(), 7);
+}
