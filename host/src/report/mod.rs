@@ -1,4 +1,8 @@
 //! Views of results: the terminal table, live progress, and (with the store)
 //! exported reports.
+pub mod charts;
+pub mod document;
+pub mod html;
+pub mod markdown;
 pub mod progress;
 pub mod table;

@@ -357,4 +357,4 @@ pub fn save_result(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -287,3 +287,38 @@ async fn write_loop(
     }
     Ok(written)
 }
+
+/// `run`'s start: open the store in `data_dir` (or the default) and start
+/// saving; says on stderr under which ID.
+pub async fn begin(
+    data_dir: Option<&std::path::Path>,
+    spec: &RunSpec,
+    events: broadcast::Receiver<ProgressEvent>,
+) -> Result<Recorder, StoreError> {
+    let dir = super::data_dir_or_default(data_dir)?;
+    let store = {
+        let dir = dir.clone();
+        blocking(move || super::open(&dir)).await?
+    };
+    let recorder = Recorder::start(Arc::new(store), spec, events).await?;
+    eprintln!("saving as run {} in {}", recorder.id(), dir.display());
+    Ok(recorder)
+}
+
+/// `run`'s end: save the outcome. Returns the line to print, or None when
+/// there was nothing to save or saving failed (said on stderr).
+pub async fn end(recorder: Recorder, out: Option<&RunOutput>) -> Option<String> {
+    let id = recorder.id().to_string();
+    let measured = out.is_some();
+    match recorder.finish(out).await {
+        Ok(status) if measured => Some(format!(
+            "run saved as {id} ({}): llm-loadtest show {id}",
+            status.name()
+        )),
+        Ok(_) => None,
+        Err(e) => {
+            eprintln!("error: the run could not be saved: {e}");
+            None
+        }
+    }
+}
