@@ -35,6 +35,10 @@ pub enum PluginCommand {
 pub struct CheckArgs {
     /// The component to check (a path, or an embedded plugin's name).
     pub file: String,
+    /// Also run the adapter conformance battery: pass / fail per case, and a
+    /// failing exit code when any case fails.
+    #[arg(long)]
+    pub conformance: bool,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +189,17 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     }
     println!("  exports:      {}", exports.join(", "));
     println!("  imports:      {}", imports.join(", "));
+    if args.conformance {
+        let LoadedPlugin::Adapter(adapter) = &loaded else {
+            eprintln!("error: --conformance applies to adapters; this is a {kind}");
+            return Ok(ExitCode::FAILURE);
+        };
+        let report = crate::conformance::run_battery(adapter);
+        println!("{report}");
+        if !report.passed() {
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
