@@ -9,4 +9,8 @@ mod plugin_support;
 mod run_cli;
 mod run_errors;
 mod run_metrics;
+mod store_html;
+mod store_kill;
+mod store_roundtrip;
+mod store_support;
 mod support;

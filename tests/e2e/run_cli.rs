@@ -74,6 +74,7 @@ async fn output_files_in_both_formats() {
         "ttft:1s",
         "--save-requests",
         "--no-progress",
+        "--no-save",
     ];
     let mut c = cmd(&args);
     c.arg("--output").arg(&native);
@@ -155,6 +156,7 @@ async fn slo_gate_sets_exit_code_3() {
         "--fail-under-attainment",
         "90",
         "--no-progress",
+        "--no-save",
     ]);
     let out = tokio::task::spawn_blocking(move || c.output())
         .await
@@ -193,6 +195,7 @@ async fn ctrl_c_stops_and_writes_what_was_measured() {
         "8",
         "--ignore-eos",
         "--no-progress",
+        "--no-save",
     ]);
     c.arg("--output").arg(&path);
     let status = tokio::task::spawn_blocking(move || {

@@ -3,9 +3,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod compare;
+pub mod delete;
 pub mod demo;
+pub mod export;
+pub mod history;
+pub mod import;
 pub mod plugin;
 pub mod run;
+pub mod show;
 
 /// Exit code for invalid usage (bad flags, bad configuration), as clap uses.
 pub const EXIT_USAGE: u8 = 2;
@@ -34,6 +40,18 @@ pub enum Command {
     Sim(llm_loadtest_sim::SimArgs),
     /// Work with plugins: list, check, replay a recorded response, start a new adapter.
     Plugin(plugin::PluginArgs),
+    /// Saved runs, newest first.
+    History(history::HistoryArgs),
+    /// One saved run's table.
+    Show(show::ShowArgs),
+    /// Saved runs side by side per level, with deltas and significance tests.
+    Compare(compare::CompareArgs),
+    /// Write a saved run as JSON, CSV, Markdown, HTML or vLLM JSON.
+    Export(export::ExportArgs),
+    /// Remove saved runs.
+    Delete(delete::DeleteArgs),
+    /// Save result files (ours, or vLLM bench serve JSON) in the store.
+    Import(import::ImportArgs),
 }
 
 /// Parse the command line and run the chosen subcommand.
@@ -51,6 +69,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => run_sim(args),
         Command::Plugin(args) => plugin::run(args),
+        Command::History(args) => history::run(args),
+        Command::Show(args) => show::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Delete(args) => delete::run(args),
+        Command::Import(args) => import::run(args),
     }
 }
 

@@ -144,6 +144,12 @@ pub struct RunArgs {
     /// Labels stored with the result (repeatable).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
+    /// Do not save the run in the store.
+    #[arg(long)]
+    pub no_save: bool,
+    /// Where runs are saved [default: the user's data directory].
+    #[arg(long, env = "LLM_LOADTEST_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// No live progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -440,8 +446,24 @@ async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
     let (tx, rx) = broadcast::channel(1024);
     let show_bar = !args.no_progress && std::io::stderr().is_terminal();
     let view = tokio::spawn(crate::report::progress::render(rx, show_bar));
-    let out = runner::execute(&spec, &runtime, tx, cancel.clone()).await;
+    let mut recorder = if args.no_save {
+        None
+    } else {
+        match crate::store::recorder::begin(args.data_dir.as_deref(), &spec, tx.subscribe()).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("error: {e} (or pass --no-save)");
+                return Ok(ExitCode::from(1));
+            }
+        }
+    };
+    let sink = recorder.as_mut().and_then(|r| r.take_sink());
+    let out = runner::execute_with_sink(&spec, &runtime, tx, cancel.clone(), sink).await;
     let _ = view.await;
+    let saved = match recorder {
+        Some(r) => crate::store::recorder::end(r, out.as_ref().ok()).await,
+        None => None,
+    };
     let out = out?;
 
     let result = &out.result;
@@ -452,6 +474,9 @@ async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.output {
         write_output(path, args.output_format.as_deref(), &out)?;
         println!("result written to {}", path.display());
+    }
+    if let Some(line) = saved {
+        println!("{line}");
     }
     if result.interrupted && cancel.is_cancelled() {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));

@@ -66,9 +66,10 @@ fn colour(i: usize) -> RGBColor {
     COLOURS[i % COLOURS.len()]
 }
 
+/// The top of a value axis: headroom above the data for the legend.
 fn upper(max: f64) -> f64 {
     if max.is_finite() && max > 0.0 {
-        max * 1.1
+        max * 1.3
     } else {
         1.0
     }
@@ -99,7 +100,8 @@ pub fn by_level(
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(64)
-            .build_cartesian_2d((0..levels.len()).into_segmented(), 0f64..upper(max))
+            // An integer range's end is one of its values: 0..n-1 is n segments.
+            .build_cartesian_2d((0..levels.len() - 1).into_segmented(), 0f64..upper(max))
             .map_err(|e| err(title, e))?;
         let label = |v: &SegmentValue<usize>| match v {
             SegmentValue::CenterOf(i) => levels.get(*i).cloned().unwrap_or_default(),
@@ -109,6 +111,7 @@ pub fn by_level(
             .configure_mesh()
             .x_labels(levels.len())
             .x_label_formatter(&label)
+            .light_line_style(WHITE)
             .x_desc("level")
             .y_desc(y_desc)
             .label_style((FONT, 13))
@@ -163,9 +166,18 @@ pub fn cdf(title: &str, x_desc: &str, curves: &[Curve]) -> Result<Option<String>
                 .map(|p| p.0)
         })
         .fold(f64::NEG_INFINITY, f64::max);
-    if !x_max.is_finite() {
+    let x_min = curves
+        .iter()
+        .filter_map(|c| c.points.first().map(|p| p.0))
+        .fold(f64::INFINITY, f64::min);
+    if !x_max.is_finite() || !x_min.is_finite() {
         return Ok(None);
     }
+    // Start a little left of the fastest value rather than at 0, where a
+    // narrow distribution would be squeezed against the right edge.
+    let span = (x_max - x_min).max(x_max.abs() * 0.02).max(1e-3);
+    let x_lo = (x_min - 0.1 * span).max(0.0);
+    let x_hi = x_max + 0.05 * span;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -175,10 +187,11 @@ pub fn cdf(title: &str, x_desc: &str, curves: &[Curve]) -> Result<Option<String>
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(64)
-            .build_cartesian_2d(0f64..upper(x_max), 0f64..1.0)
+            .build_cartesian_2d(x_lo..x_hi, 0f64..1.0)
             .map_err(|e| err(title, e))?;
         chart
             .configure_mesh()
+            .light_line_style(WHITE)
             .x_desc(x_desc)
             .y_desc("share of requests")
             .y_label_formatter(&|y| format!("{:.0} %", y * 100.0))

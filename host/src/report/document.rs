@@ -44,7 +44,10 @@ pub fn num(v: f64) -> String {
     let a = v.abs();
     if !v.is_finite() {
         "-".to_string()
-    } else if a >= 100.0 {
+    } else if a < 0.005 {
+        // Never "-0.00".
+        "0.00".to_string()
+    } else if a >= 100.0 || (v == v.trunc() && a < 1e15) {
         format!("{v:.0}")
     } else if a >= 10.0 {
         format!("{v:.1}")

@@ -14,7 +14,6 @@ th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 dl.facts { display: grid; grid-template-columns: max-content auto; gap: 0.15em 1em; }
 dl.facts dt { font-weight: 600; } dl.facts dd { margin: 0; }
 figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
-figcaption { font-size: 0.85em; color: #555; }
 .scroll { overflow-x: auto; }
 ";
 
@@ -80,12 +79,14 @@ pub fn render(doc: &Document) -> String {
             Section::Chart(c) => {
                 // plotters writes a complete <svg> element, which HTML5
                 // takes inline as it is.
+                // The chart draws its own title; the label names it for
+                // screen readers.
                 let _ = write!(
                     out,
-                    "<figure id=\"chart-{}\">\n{}\n<figcaption>{}</figcaption>\n</figure>\n",
+                    "<figure id=\"chart-{}\" aria-label=\"{}\">\n{}\n</figure>\n",
                     escape(&c.slug),
-                    c.svg,
-                    escape(&c.title)
+                    escape(&c.title),
+                    c.svg
                 );
             }
         }

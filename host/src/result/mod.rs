@@ -2,6 +2,7 @@
 //!
 //! Every stored or written result carries `schema_version`; a reader checks
 //! it before trusting the rest, so an upgrade never misreads old data.
+pub mod import_vllm;
 pub mod vllm;
 
 use schemars::JsonSchema;

@@ -1,0 +1,193 @@
+//! `llm-loadtest export ID --format json|csv|md|html|vllm [--out FILE]`.
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use crate::metrics::Distribution;
+use crate::report::{document, html, markdown};
+use crate::store::{self, StoredRun};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// The result with every request's record (reads back with `import`).
+    Json,
+    /// One row per level.
+    Csv,
+    /// Markdown tables, charts as SVG files beside it (with --out).
+    Md,
+    /// One standalone HTML page with inline SVG charts.
+    Html,
+    /// vLLM bench serve JSON, one file per level (needs --out).
+    Vllm,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// Run ID, or a unique prefix of one.
+    pub id: String,
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: ExportFormat,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Where runs are saved [default: the user's data directory].
+    #[arg(long, env = "LLM_LOADTEST_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// One row per level: load, counts, throughput, latency percentiles, goodput.
+pub fn csv(run: &StoredRun) -> String {
+    let mut header: Vec<String> = [
+        "run_id",
+        "level",
+        "interrupted",
+        "requests",
+        "completed",
+        "failed",
+        "duration_s",
+        "request_throughput",
+        "output_throughput",
+        "total_token_throughput",
+        "peak_concurrency",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for m in ["ttft", "tpot", "itl", "e2el"] {
+        for p in ["mean", "p50", "p90", "p95", "p99", "p99_9"] {
+            header.push(format!("{m}_{p}_ms"));
+        }
+    }
+    header.extend(["goodput_rps".to_string(), "attainment_pct".to_string()]);
+    let mut out = header.join(",") + "\n";
+    for l in &run.entry.result.levels {
+        let s = &l.summary;
+        let mut row = vec![
+            csv_field(&run.entry.id),
+            csv_field(&l.label),
+            l.interrupted.to_string(),
+            s.requests.to_string(),
+            s.completed.to_string(),
+            s.failed.to_string(),
+            s.duration_s.to_string(),
+            s.request_throughput.to_string(),
+            s.output_throughput.to_string(),
+            s.total_token_throughput.to_string(),
+            s.peak_concurrency.to_string(),
+        ];
+        for d in [&s.ttft_ms, &s.tpot_ms, &s.itl_ms, &s.e2el_ms] {
+            let f = |v: f64, d: &Distribution| {
+                if d.count > 0 {
+                    v.to_string()
+                } else {
+                    String::new()
+                }
+            };
+            row.extend([
+                f(d.mean, d),
+                f(d.p50, d),
+                f(d.p90, d),
+                f(d.p95, d),
+                f(d.p99, d),
+                f(d.p99_9, d),
+            ]);
+        }
+        match &s.goodput {
+            Some(g) => row.extend([g.goodput_rps.to_string(), g.attainment_pct.to_string()]),
+            None => row.extend([String::new(), String::new()]),
+        }
+        let _ = writeln!(out, "{}", row.join(","));
+    }
+    out
+}
+
+/// `out.json`, level 1 of 3 labelled `c=8` → `out-1-c8.json`.
+fn level_file(path: &Path, label: &str, i: usize, of: usize) -> PathBuf {
+    if of == 1 {
+        return path.to_path_buf();
+    }
+    let clean: String = label
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}-{i}-{clean}{ext}"))
+}
+
+fn emit(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(p) => {
+            std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+            eprintln!("written to {}", p.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let dir = store::data_dir_or_default(args.data_dir.as_deref())?;
+    let st = store::open(&dir)?;
+    let run = store::load(&st, &args.id)?;
+    let out = args.out.as_deref();
+    let doc = || {
+        document::run_document(
+            &run.entry.id,
+            run.entry.status.name(),
+            run.entry.note.as_deref(),
+            &run.entry.result,
+        )
+    };
+    match args.format {
+        ExportFormat::Json => {
+            let text = serde_json::to_string_pretty(&run.result_with_records())? + "\n";
+            emit(out, &text)?;
+        }
+        ExportFormat::Csv => emit(out, &csv(&run))?,
+        ExportFormat::Html => emit(out, &html::render(&doc()?))?,
+        ExportFormat::Md => match out {
+            Some(p) => {
+                let charts = markdown::write(&doc()?, p)
+                    .with_context(|| format!("writing {}", p.display()))?;
+                eprintln!(
+                    "written to {} (charts in {})",
+                    p.display(),
+                    charts.display()
+                );
+            }
+            None => print!("{}", markdown::render(&doc()?, None)),
+        },
+        ExportFormat::Vllm => {
+            let Some(p) = out else {
+                eprintln!("error: --format vllm writes one file per level: pass --out FILE");
+                return Ok(ExitCode::from(super::EXIT_USAGE));
+            };
+            let levels = &run.entry.result.levels;
+            for (i, level) in levels.iter().enumerate() {
+                let file = level_file(p, &level.label, i, levels.len());
+                let v =
+                    crate::result::vllm::level_json(&run.entry.result, level, run.level_records(i));
+                emit(Some(&file), &(serde_json::to_string_pretty(&v)? + "\n"))?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

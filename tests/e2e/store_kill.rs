@@ -1,0 +1,97 @@
+//! A run killed with SIGKILL keeps the records it saved on the way, and the
+//! next look at the store shows it interrupted.
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::store_support::{cmd, ok, plain};
+use crate::support::{fixed, sim};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_is_interrupted_with_its_saved_records() {
+    // 2 in flight, ~120 ms a request: 400 requests would take 24 s; the
+    // kill comes after the first durable batch (about a second in).
+    let server = sim(fixed(20, 20)).await;
+    let url = format!("http://{}", server.local_addr());
+    let data = tempfile::tempdir().unwrap();
+    let mut c = cmd(
+        data.path(),
+        &[
+            "run",
+            "--server",
+            &url,
+            "--model",
+            "m",
+            "--concurrency",
+            "2",
+            "--num-prompts",
+            "400",
+            "--input-len",
+            "8",
+            "--output-len",
+            "6",
+            "--ignore-eos",
+            "--no-progress",
+            "--tag",
+            "killed",
+            "--log",
+            "llm_loadtest::store=info",
+        ],
+    );
+    let (id, saved) = tokio::task::spawn_blocking(move || {
+        let mut child = c
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut id = None;
+        let mut saved = None;
+        for line in BufReader::new(stderr).lines() {
+            let line = plain(&line.unwrap());
+            if let Some(rest) = line.strip_prefix("saving as run ") {
+                id = rest.split_whitespace().next().map(str::to_string);
+            }
+            if line.contains("records saved")
+                && let Some(n) = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("saved="))
+                    .and_then(|n| n.parse::<u64>().ok())
+                && n > 0
+            {
+                saved = Some(n);
+                child.kill().unwrap(); // SIGKILL: no chance to clean up
+                break;
+            }
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), None, "killed by a signal");
+        (
+            id.expect("the run printed its ID"),
+            saved.expect("a batch was saved"),
+        )
+    })
+    .await
+    .unwrap();
+
+    let history = ok(cmd(data.path(), &["history", "--tag", "killed"])).await;
+    let row = history
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("{id} not in {history}"));
+    assert!(row.contains("interrupted"), "{row}");
+    let show = ok(cmd(data.path(), &["show", &id])).await;
+    let records: u64 = show
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("records"))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{show}"));
+    assert!(
+        records >= saved,
+        "{records} records kept, {saved} were saved: {show}"
+    );
+    assert!(records < 400, "{show}");
+    assert!(show.contains("c=2 (interrupted)"), "{show}");
+    assert!(show.contains("stopped before the run finished"), "{show}");
+    server.shutdown().await.unwrap();
+}
