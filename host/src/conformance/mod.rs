@@ -39,6 +39,7 @@
 //! once, unsplit.
 
 mod cases;
+mod checks;
 mod drive;
 mod protocol;
 mod report;
@@ -47,7 +48,8 @@ mod script;
 pub use protocol::Dialect;
 pub use report::{CaseResult, ConformanceReport, Outcome, UNKNOWN_PROTOCOL};
 
-use cases::{Battery, describe_events, expect_parse_error};
+use cases::Battery;
+use checks::{describe_events, expect_parse_error};
 use drive::drive;
 use protocol::{Detection, ProbeResult};
 use script::GARBAGE;
