@@ -10,12 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use llm_loadtest::dataset::{DatasetSpec, Endpoint};
+use llm_loadtest::dataset::DatasetSpec;
 use llm_loadtest::engine::{Bound, LevelPlan, Load, ProgressEvent, Warmup};
 use llm_loadtest::metrics::stats::percentile_sorted;
 use llm_loadtest::plugin::{Runtime, RuntimeConfig};
 use llm_loadtest::runner::{self, RunSpec};
-use llm_loadtest::tokenize::TokenizerKind;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -84,10 +83,7 @@ fn rss_kib() -> f64 {
 
 fn spec(url: &str, c: u32, n: u64) -> RunSpec {
     RunSpec {
-        server: url.to_string(),
         model: Some("sim-llama".into()),
-        adapter: "vllm".into(),
-        endpoint: Endpoint::Completions,
         levels: vec![LevelPlan {
             load: Load::Concurrency { concurrency: c },
             bound: Bound::Requests(n),
@@ -100,22 +96,9 @@ fn spec(url: &str, c: u32, n: u64) -> RunSpec {
             range_ratio: 0.0,
             prefix_len: 0,
         },
-        dataset_label: "synthetic".into(),
-        tokenizer: TokenizerKind::Cl100kBase,
-        seed: 0,
-        headers: vec![],
-        api_key: None,
-        max_tokens: None,
-        min_tokens: None,
         ignore_eos: true,
-        temperature: None,
-        extra_body: None,
-        stream: true,
         timeout: Duration::from_secs(120),
-        slo: None,
-        slo_policy: "slo".into(),
-        save_requests: false,
-        tags: vec![],
+        ..RunSpec::new(url, "vllm")
     }
 }
 
@@ -152,7 +135,14 @@ fn main() {
     );
     println!(
         "{:>6} {:>6} {:>6} | {:>9} {:>9} | {:>9} | {:>10} | {:>10} | {:>10}",
-        "conc", "reqs", "failed", "TTFT-p50", "TTFT-p99", "ITL-p99", "CPU/event", "RSS/stream",
+        "conc",
+        "reqs",
+        "failed",
+        "TTFT-p50",
+        "TTFT-p99",
+        "ITL-p99",
+        "CPU/event",
+        "RSS/stream",
         "sim CPU"
     );
     println!(

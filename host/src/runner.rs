@@ -45,6 +45,76 @@ pub struct RunSpec {
     pub tags: Vec<String>,
 }
 
+impl RunSpec {
+    /// One closed-loop level of 100 requests at concurrency 1 against
+    /// `server`, synthetic 512 → 128-token prompts, streaming: the CLI's
+    /// defaults. Adjust the fields for anything else.
+    pub fn new(server: impl Into<String>, adapter: impl Into<String>) -> RunSpec {
+        RunSpec {
+            server: server.into(),
+            model: None,
+            adapter: adapter.into(),
+            endpoint: Endpoint::Completions,
+            levels: vec![LevelPlan {
+                load: engine::Load::Concurrency { concurrency: 1 },
+                bound: engine::Bound::Requests(100),
+                warmup: engine::Warmup::None,
+                seed: 0,
+            }],
+            dataset: DatasetSpec::Synthetic {
+                input_len: 512,
+                output_len: 128,
+                range_ratio: 0.0,
+                prefix_len: 0,
+            },
+            dataset_label: "synthetic input=512 output=128".to_string(),
+            tokenizer: TokenizerKind::Cl100kBase,
+            seed: 0,
+            headers: Vec::new(),
+            api_key: None,
+            max_tokens: None,
+            min_tokens: None,
+            ignore_eos: false,
+            temperature: None,
+            extra_body: None,
+            stream: true,
+            timeout: Duration::from_secs(600),
+            slo: None,
+            slo_policy: "slo".to_string(),
+            save_requests: false,
+            tags: Vec::new(),
+        }
+    }
+
+    /// The settings recorded with the result: header names only, never
+    /// their values, and whether (not which) API key was set.
+    pub fn settings(&self, model: String) -> RunSettings {
+        let mut header_names: Vec<String> = self.headers.iter().map(|(k, _)| k.clone()).collect();
+        header_names.sort();
+        header_names.dedup();
+        RunSettings {
+            server: self.server.clone(),
+            model,
+            endpoint: match self.endpoint {
+                Endpoint::Completions => "completions".to_string(),
+                Endpoint::Chat => "chat".to_string(),
+            },
+            dataset: self.dataset_label.clone(),
+            tokenizer: self.tokenizer.name().to_string(),
+            stream: self.stream,
+            max_tokens: self.max_tokens,
+            min_tokens: self.min_tokens,
+            ignore_eos: self.ignore_eos,
+            temperature: self.temperature,
+            timeout_s: self.timeout.as_secs_f64(),
+            seed: self.seed,
+            header_names,
+            api_key_set: self.api_key.is_some(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
 /// What a run produced: the result, plus every level's records for writers
 /// that need them (vLLM's format lists per-request values).
 #[derive(Debug)]
@@ -244,35 +314,13 @@ pub async fn execute_with_sink(
         all_records.push(records);
     }
 
-    let mut header_names: Vec<String> = spec.headers.iter().map(|(k, _)| k.clone()).collect();
-    header_names.sort();
-    header_names.dedup();
     let result = RunResult {
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo::current(),
         started_at,
         finished_at: crate::result::now_rfc3339(),
         interrupted: cancel.is_cancelled() || levels.len() < spec.levels.len(),
-        settings: RunSettings {
-            server: spec.server.clone(),
-            model,
-            endpoint: match spec.endpoint {
-                Endpoint::Completions => "completions".to_string(),
-                Endpoint::Chat => "chat".to_string(),
-            },
-            dataset: spec.dataset_label.clone(),
-            tokenizer: spec.tokenizer.name().to_string(),
-            stream: spec.stream,
-            max_tokens: spec.max_tokens,
-            min_tokens: spec.min_tokens,
-            ignore_eos: spec.ignore_eos,
-            temperature: spec.temperature,
-            timeout_s: spec.timeout.as_secs_f64(),
-            seed: spec.seed,
-            header_names,
-            api_key_set: spec.api_key.is_some(),
-            tags: spec.tags.clone(),
-        },
+        settings: spec.settings(model),
         adapter: plugin_ref(adapter.identity()),
         slo_policy: slo.as_ref().map(|(p, _, _)| plugin_ref(p.identity())),
         levels,

@@ -3,11 +3,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use llm_loadtest::dataset::{DatasetSpec, Endpoint};
+use llm_loadtest::dataset::DatasetSpec;
 use llm_loadtest::engine::{Bound, LevelPlan, Load, Warmup};
 use llm_loadtest::plugin::{Runtime, RuntimeConfig};
 use llm_loadtest::runner::{self, RunOutput, RunSpec};
-use llm_loadtest::tokenize::TokenizerKind;
 use llm_loadtest_sim::{SimConfig, SimHandle};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -41,10 +40,7 @@ pub fn fixed(ttft_ms: u64, itl_ms: u64) -> SimConfig {
 /// A closed-loop run of `n` requests at concurrency `c`, `output` tokens each.
 pub fn spec(server: &SimHandle, c: u32, n: u64, output: u32) -> RunSpec {
     RunSpec {
-        server: format!("http://{}", server.local_addr()),
         model: Some("sim-llama".into()),
-        adapter: "vllm".into(),
-        endpoint: Endpoint::Completions,
         levels: vec![LevelPlan {
             load: Load::Concurrency { concurrency: c },
             bound: Bound::Requests(n),
@@ -57,22 +53,11 @@ pub fn spec(server: &SimHandle, c: u32, n: u64, output: u32) -> RunSpec {
             range_ratio: 0.0,
             prefix_len: 0,
         },
-        dataset_label: "synthetic".into(),
-        tokenizer: TokenizerKind::Cl100kBase,
         seed: 1,
-        headers: vec![],
-        api_key: None,
-        max_tokens: None,
-        min_tokens: None,
         ignore_eos: true,
-        temperature: None,
-        extra_body: None,
-        stream: true,
         timeout: Duration::from_secs(30),
-        slo: None,
-        slo_policy: "slo".into(),
         save_requests: true,
-        tags: vec![],
+        ..RunSpec::new(format!("http://{}", server.local_addr()), "vllm")
     }
 }
 
