@@ -222,11 +222,55 @@ fn adapters_built_outside_the_workspace_load_and_parse() {
 
     let mine = rt.load_adapter(new_wasm.to_str().unwrap()).unwrap();
     assert_eq!(mine.info().name, "my-server-adapter");
-    let body = b"data: {\"text\": \"Hel\"}\n\ndata: {\"text\": \"lo\"}\n\n\
-data: {\"finish_reason\": \"stop\", \"prompt_tokens\": 4, \"completion_tokens\": 2}\n\ndata: [DONE]\n\n";
-    let (report, err) = replay(&mine, Framing::Sse, body);
+    let body = b"{\"response\": \"Hel\", \"done\": false}\n{\"response\": \"lo\", \"done\": false}\n\
+{\"response\": \"\", \"done\": true, \"done_reason\": \"stop\", \"prompt_eval_count\": 4, \"eval_count\": 2}\n";
+    let (report, err) = replay(&mine, Framing::Ndjson, body);
     assert!(err.is_none(), "{err:?}");
     assert_eq!(report.content, "Hello");
     assert_eq!(report.finish_reason.as_deref(), Some("stop"));
     assert!(report.done);
+
+    // What a stranger does next: `run --adapter their.wasm` against the
+    // simulator, which serves the template's example protocol.
+    let tokio_rt = tokio::runtime::Runtime::new().unwrap();
+    let server = tokio_rt.block_on(crate::support::sim(crate::support::fixed(2, 1)));
+    let url = format!("http://{}", server.local_addr());
+    let out = bin(tmp.path())
+        .args(["run", "--server", &url, "--model", "m", "--adapter"])
+        .arg(&new_wasm)
+        .args([
+            "--concurrency",
+            "1,3",
+            "--num-prompts",
+            "6",
+            "--input-len",
+            "16",
+            "--output-len",
+            "5",
+            "--ignore-eos",
+            "--no-progress",
+            "--no-save",
+            "--output",
+        ])
+        .arg(tmp.path().join("result.json"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let result = llm_loadtest::result::RunResult::from_json(
+        &std::fs::read_to_string(tmp.path().join("result.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(result.adapter.name, "my-server-adapter");
+    for level in &result.levels {
+        assert_eq!(
+            (level.summary.completed, level.summary.failed),
+            (6, 0),
+            "{stderr}"
+        );
+        // Ollama has no ignore_eos: the simulated model may stop early.
+        let tokens = level.summary.total_output_tokens;
+        assert!((6..=30).contains(&tokens), "{tokens} output tokens");
+    }
+    tokio_rt.block_on(server.shutdown()).unwrap();
 }
