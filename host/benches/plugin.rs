@@ -4,6 +4,10 @@
 //!
 //! Run: `cargo bench -p llm-loadtest --bench plugin`. Targets (DESIGN §9):
 //! feed within 3× native; a cached plugin ready in ≤ 50 ms.
+//!
+//! `LLM_LOADTEST_BENCH_ADAPTER=path/to/adapter.wasm` runs the feed benchmark
+//! through another build of an OpenAI-protocol adapter (default: the
+//! embedded `openai`), e.g. to compare optimisation levels.
 
 use std::borrow::Cow;
 use std::hint::black_box;
@@ -108,7 +112,8 @@ fn config(cache_dir: Option<std::path::PathBuf>) -> RuntimeConfig {
 fn feed(c: &mut Criterion) {
     let frames = chat_stream();
     let rt = Runtime::new(config(None)).unwrap();
-    let adapter = rt.load_adapter("openai").unwrap();
+    let spec = std::env::var("LLM_LOADTEST_BENCH_ADAPTER").unwrap_or_else(|_| "openai".into());
+    let adapter = rt.load_adapter(&spec).unwrap();
 
     // Both sides must agree before their costs are compared.
     let mut parser = adapter.new_parser().unwrap();
