@@ -240,7 +240,7 @@ impl<W: World> Pool<W> {
             Ok(r) => Ok((r, generation)),
             Err(err) => {
                 let classified = self.classify(call, &err, live.store.data());
-                tracing::warn!(
+                tracing::debug!(
                     plugin = &*self.plugin,
                     call,
                     "{classified}; replacing the instance"
