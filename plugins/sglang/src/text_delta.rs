@@ -38,7 +38,7 @@ pub struct TextDelta {
     mode: Mode,
     /// The last cumulative text (in `Detect` mode: the first message's text).
     so_far: String,
-    /// One warning per stream is enough to say the server misbehaves.
+    /// One warning per stream is enough to say the text was rewritten.
     warned: bool,
 }
 
@@ -101,17 +101,19 @@ impl TextDelta {
                     return (!rest.is_empty()).then_some(rest);
                 }
                 if text.len() < self.so_far.len() {
-                    self.warn(&format!(
-                        "the server's text shrank from {} to {} bytes: reading the rest of \
-                         this stream as deltas (an SGLang server started with --stream-output \
-                         sends deltas)",
+                    // Logged every time: it happens at most once per stream.
+                    let message = format!(
+                        "the server's text shrank from {} to {} bytes: reading the rest of this \
+                         stream as deltas (an SGLang server started with --stream-output sends \
+                         deltas)",
                         self.so_far.len(),
                         text.len()
-                    ));
+                    );
+                    log(Level::Warn, &message);
                     self.mode = Mode::Delta;
                     self.so_far = String::new();
                 } else {
-                    self.warn(
+                    self.warn_once(
                         "the server's cumulative text does not start with the text so far: \
                          counting the whole new text as new output",
                     );
@@ -123,7 +125,7 @@ impl TextDelta {
         }
     }
 
-    fn warn(&mut self, message: &str) {
+    fn warn_once(&mut self, message: &str) {
         if !self.warned {
             self.warned = true;
             log(Level::Warn, message);
