@@ -112,26 +112,6 @@ pub fn csv(run: &StoredRun) -> String {
     out
 }
 
-/// `out.json`, level 1 of 3 labelled `c=8` → `out-1-c8.json`.
-fn level_file(path: &Path, label: &str, i: usize, of: usize) -> PathBuf {
-    if of == 1 {
-        return path.to_path_buf();
-    }
-    let clean: String = label
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
-        .collect();
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = path
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
-    path.with_file_name(format!("{stem}-{i}-{clean}{ext}"))
-}
-
 fn emit(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
     match out {
         Some(p) => {
@@ -180,12 +160,11 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("error: --format vllm writes one file per level: pass --out FILE");
                 return Ok(ExitCode::from(super::EXIT_USAGE));
             };
-            let levels = &run.entry.result.levels;
-            for (i, level) in levels.iter().enumerate() {
-                let file = level_file(p, &level.label, i, levels.len());
-                let v =
-                    crate::result::vllm::level_json(&run.entry.result, level, run.level_records(i));
-                emit(Some(&file), &(serde_json::to_string_pretty(&v)? + "\n"))?;
+            let written =
+                crate::result::vllm::write_levels(p, &run.entry.result, |i| run.level_records(i))
+                    .context("writing the vLLM files")?;
+            for file in written {
+                eprintln!("written to {}", file.display());
             }
         }
     }

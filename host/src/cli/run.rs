@@ -505,17 +505,9 @@ fn write_output(path: &Path, format: Option<&str>, out: &runner::RunOutput) -> a
     use anyhow::Context as _;
     match format.unwrap_or("native") {
         "vllm" => {
-            let levels = &out.result.levels;
-            for (i, (level, records)) in levels.iter().zip(&out.records).enumerate() {
-                let file = if levels.len() == 1 {
-                    path.to_path_buf()
-                } else {
-                    suffixed(path, &level.label, i)
-                };
-                let v = crate::result::vllm::level_json(&out.result, level, records);
-                std::fs::write(&file, serde_json::to_vec_pretty(&v)?)
-                    .with_context(|| format!("writing {}", file.display()))?;
-            }
+            crate::result::vllm::write_levels(path, &out.result, |i| {
+                out.records.get(i).map_or(&[][..], Vec::as_slice)
+            })?;
         }
         _ => {
             std::fs::write(path, serde_json::to_vec_pretty(&out.result)?)
@@ -523,23 +515,6 @@ fn write_output(path: &Path, format: Option<&str>, out: &runner::RunOutput) -> a
         }
     }
     Ok(())
-}
-
-/// `out.json` + level `c=8` → `out-c8.json`: one vLLM file per level.
-fn suffixed(path: &Path, label: &str, i: usize) -> PathBuf {
-    let clean: String = label
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
-        .collect();
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = path
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
-    path.with_file_name(format!("{stem}-{i}-{clean}{ext}"))
 }
 
 /// A level of N streams needs N sockets: lift the soft descriptor limit to

@@ -1,5 +1,7 @@
 //! The JSON vLLM's `bench serve --save-result` writes, one object per level,
 //! so dashboards built on vLLM's output read ours unchanged.
+use std::path::{Path, PathBuf};
+
 use serde_json::{Map, Value, json};
 
 use super::{LevelResult, RunResult};
@@ -132,4 +134,45 @@ pub fn level_json(run: &RunResult, level: &LevelResult, records: &[RequestRecord
     put_distribution(&mut out, "itl", &s.itl_ms);
     put_distribution(&mut out, "e2el", &s.e2el_ms);
     Value::Object(out)
+}
+
+/// Where level `i` of `of` goes: `out.json` itself for a single level, else
+/// `out-1-c8.json` for level 1 labelled `c=8` (vLLM's format holds one level).
+pub fn level_path(path: &Path, label: &str, i: usize, of: usize) -> PathBuf {
+    if of == 1 {
+        return path.to_path_buf();
+    }
+    let clean: String = label
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}-{i}-{clean}{ext}"))
+}
+
+/// Write every level of `run` in vLLM's shape, one file per level; returns
+/// the files written. `records(i)` gives level `i`'s requests.
+pub fn write_levels<'a>(
+    path: &Path,
+    run: &RunResult,
+    records: impl Fn(usize) -> &'a [RequestRecord],
+) -> std::io::Result<Vec<PathBuf>> {
+    let levels = &run.levels;
+    let mut written = Vec::with_capacity(levels.len());
+    for (i, level) in levels.iter().enumerate() {
+        let file = level_path(path, &level.label, i, levels.len());
+        let v = level_json(run, level, records(i));
+        let text = serde_json::to_string_pretty(&v).map_err(std::io::Error::other)? + "\n";
+        std::fs::write(&file, text)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
+        written.push(file);
+    }
+    Ok(written)
 }
