@@ -24,6 +24,9 @@ pub enum JsonError {
         /// The start of the offending text.
         excerpt: String,
     },
+    /// A temperature that cannot be sent: negative, NaN or infinite.
+    #[error("temperature must be a finite number >= 0, got {0}")]
+    BadTemperature(f32),
     /// The body passed to [`body_with_extra`] is not an object.
     #[error("request body must be a JSON object, found {found}")]
     BodyNotObject {
@@ -212,5 +215,33 @@ mod tests {
         assert!(e.ends_with("..."));
         assert!(e.len() <= 123);
         assert!(parse_message(b"not json").is_err());
+    }
+}
+
+/// The sampling temperature as a JSON number, written as the user typed it:
+/// widening the `f32` directly would send 0.7 as 0.699999988079071.
+pub fn temperature(t: f32) -> Result<Value, JsonError> {
+    if !t.is_finite() || t < 0.0 {
+        return Err(JsonError::BadTemperature(t));
+    }
+    // The shortest decimal that reads back as `t` always parses as an f64.
+    let shortest: f64 = t
+        .to_string()
+        .parse()
+        .map_err(|_| JsonError::BadTemperature(t))?;
+    Ok(Value::from(shortest))
+}
+
+#[cfg(test)]
+mod temperature_tests {
+    use super::*;
+
+    #[test]
+    fn shortest_form_and_bad_values() {
+        assert_eq!(temperature(0.7).unwrap().to_string(), "0.7");
+        assert_eq!(temperature(0.0).unwrap().to_string(), "0.0");
+        assert!(temperature(-0.5).is_err());
+        assert!(temperature(f32::NAN).is_err());
+        assert!(temperature(f32::INFINITY).is_err());
     }
 }

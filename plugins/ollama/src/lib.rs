@@ -16,8 +16,6 @@ pub mod parse;
 pub mod request;
 // Shared with the sglang adapter by path: linking that crate would bring
 // its component exports along.
-#[path = "../../sglang/src/temperature.rs"]
-pub mod temperature;
 
 use llm_loadtest_sdk::{Adapter, AdapterInfo, Framing, GenerationRequest, HttpRequest};
 use parse::OllamaParser;

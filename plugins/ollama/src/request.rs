@@ -4,7 +4,7 @@ use llm_loadtest_sdk::json::body_with_extra;
 use llm_loadtest_sdk::{Framing, GenerationRequest, HttpRequest, Prompt};
 use serde_json::{Map, Value, json};
 
-use crate::temperature::temperature_value;
+use llm_loadtest_sdk::json::temperature as temperature_value;
 
 /// Path of the text generation endpoint.
 pub const GENERATE_PATH: &str = "/api/generate";

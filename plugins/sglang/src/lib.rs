@@ -17,7 +17,6 @@
 pub mod chat_text;
 pub mod parse;
 pub mod request;
-pub mod temperature;
 pub mod text_delta;
 
 use llm_loadtest_sdk::{Adapter, AdapterInfo, Framing, GenerationRequest, HttpRequest};

@@ -17,8 +17,6 @@ pub mod request;
 // its component exports along.
 #[path = "../../sglang/src/chat_text.rs"]
 pub mod chat_text;
-#[path = "../../sglang/src/temperature.rs"]
-pub mod temperature;
 
 use llm_loadtest_sdk::{Adapter, AdapterInfo, Framing, GenerationRequest, HttpRequest};
 use parse::TgiParser;

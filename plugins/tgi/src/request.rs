@@ -5,7 +5,7 @@ use llm_loadtest_sdk::{Framing, GenerationRequest, HttpRequest, Prompt};
 use serde_json::{Map, Value};
 
 use crate::chat_text;
-use crate::temperature::temperature_value;
+use llm_loadtest_sdk::json::temperature as temperature_value;
 
 /// Path of the streaming endpoint.
 pub const STREAM_PATH: &str = "/generate_stream";

@@ -16,8 +16,6 @@ pub mod request;
 // its component exports along.
 #[path = "../../sglang/src/chat_text.rs"]
 pub mod chat_text;
-#[path = "../../sglang/src/temperature.rs"]
-pub mod temperature;
 #[path = "../../sglang/src/text_delta.rs"]
 pub mod text_delta;
 

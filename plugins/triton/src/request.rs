@@ -8,7 +8,7 @@ use llm_loadtest_sdk::{Framing, GenerationRequest, HttpRequest, Prompt};
 use serde_json::{Map, Value};
 
 use crate::chat_text;
-use crate::temperature::temperature_value;
+use llm_loadtest_sdk::json::temperature as temperature_value;
 
 /// The path of the streaming endpoint for `model`.
 pub fn stream_path(model: &str) -> String {

@@ -39,7 +39,10 @@ pub fn build(req: &GenerationRequest, ext: Extensions) -> Result<HttpRequest, St
     };
     body.insert("max_tokens".into(), Value::from(req.max_tokens));
     if let Some(t) = req.temperature {
-        body.insert("temperature".into(), temperature_value(t)?);
+        body.insert(
+            "temperature".into(),
+            llm_loadtest_sdk::json::temperature(t)?,
+        );
     }
     body.insert("stream".into(), Value::Bool(req.stream));
     if req.stream {
@@ -61,17 +64,4 @@ pub fn build(req: &GenerationRequest, ext: Extensions) -> Result<HttpRequest, St
         Framing::WholeBody
     };
     Ok(HttpRequest::post_json(path, body, framing))
-}
-
-/// The temperature as JSON, written as the user typed it: widening the f32
-/// directly would send 0.7 as 0.699999988079071.
-fn temperature_value(t: f32) -> Result<Value, String> {
-    if !t.is_finite() || t < 0.0 {
-        return Err(format!("temperature must be a finite number >= 0, got {t}"));
-    }
-    let shortest: f64 = t
-        .to_string()
-        .parse()
-        .map_err(|e| format!("temperature {t} could not be written as JSON: {e}"))?;
-    Ok(Value::from(shortest))
 }
