@@ -116,7 +116,15 @@ impl Live {
             s.in_flight = s.in_flight.saturating_sub(1);
             if r.succeeded() {
                 s.completed += 1;
-                s.output_tokens += u64::from(r.output_tokens);
+                // Without a server count the client tokenizer counts after the
+                // level; until then content events stand in, so the live rate
+                // is not zero for servers like Triton.
+                let tokens = if r.output_tokens > 0 {
+                    r.output_tokens
+                } else {
+                    r.content_events
+                };
+                s.output_tokens += u64::from(tokens);
                 if let Some(t) = r.ttft_ms {
                     s.ttft_us.saturating_record((t * 1e3).max(1.0) as u64);
                 }
