@@ -334,19 +334,30 @@ pub async fn execute_with_sink(
 /// Count output tokens with the client tokenizer, off the async threads and
 /// after the level, so tokenizing never competes with timing.
 async fn settle_tokens(mut records: Vec<RequestRecord>, tk: Arc<Tokenizer>) -> Vec<RequestRecord> {
-    let fallback = records.clone();
-    tokio::task::spawn_blocking(move || {
-        for r in &mut records {
-            if !r.text.is_empty() || r.succeeded() {
-                r.output_tokens_client = Some(tk.count(&r.text) as u32);
-            }
-            r.text = String::new();
-            r.settle_output_tokens();
-        }
-        records
+    // Only the texts travel to the blocking thread: the records stay here,
+    // so a failed task can lose a count but never a measurement.
+    let texts: Vec<Option<String>> = records
+        .iter_mut()
+        .map(|r| {
+            let text = std::mem::take(&mut r.text);
+            (!text.is_empty() || r.succeeded()).then_some(text)
+        })
+        .collect();
+    let counts = tokio::task::spawn_blocking(move || {
+        texts
+            .iter()
+            .map(|t| t.as_ref().map(|t| tk.count(t) as u32))
+            .collect::<Vec<_>>()
     })
     .await
-    .unwrap_or(fallback)
+    .unwrap_or_default();
+    for (i, r) in records.iter_mut().enumerate() {
+        if let Some(Some(n)) = counts.get(i) {
+            r.output_tokens_client = Some(*n);
+        }
+        r.settle_output_tokens();
+    }
+    records
 }
 
 fn to_wit_objective(o: &Objective) -> plugin::Objective {
