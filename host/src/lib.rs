@@ -8,6 +8,7 @@ pub mod engine;
 pub mod metrics;
 pub mod plugin;
 pub mod report;
+pub mod request_shape;
 pub mod result;
 pub mod runner;
 pub mod store;

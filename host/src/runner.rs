@@ -14,6 +14,7 @@ use crate::engine::{
 use crate::metrics::histogram::LevelHistograms;
 use crate::metrics::{Judged, LevelSummary, Objective, RequestRecord};
 use crate::plugin::{self, GenerationRequest, Message, Prompt, Runtime};
+use crate::request_shape;
 use crate::result::{LevelResult, PluginRef, RunResult, RunSettings, SCHEMA_VERSION, ToolInfo};
 use crate::tokenize::{Tokenizer, TokenizerKind};
 
@@ -43,6 +44,9 @@ pub struct RunSpec {
     pub slo_policy: String,
     pub save_requests: bool,
     pub tags: Vec<String>,
+    /// Run even when the adapter does not declare a capability a flag needs (`--ignore-eos`
+    /// through an adapter that cannot send it); the result records what was sent.
+    pub allow_unsupported: bool,
 }
 
 impl RunSpec {
@@ -83,7 +87,36 @@ impl RunSpec {
             slo_policy: "slo".to_string(),
             save_requests: false,
             tags: Vec::new(),
+            allow_unsupported: false,
         }
+    }
+
+    /// The request every prompt becomes: the flags' shaping around `prompt`.
+    pub fn generation_request(
+        &self,
+        model: &str,
+        prompt: Prompt,
+        max_tokens: u32,
+    ) -> GenerationRequest {
+        GenerationRequest {
+            model: model.to_string(),
+            prompt,
+            max_tokens: self.max_tokens.unwrap_or(max_tokens),
+            min_tokens: self.min_tokens,
+            ignore_eos: self.ignore_eos,
+            temperature: self.temperature,
+            stream: self.stream,
+            extra_body: self.extra_body.clone(),
+        }
+    }
+
+    /// A request shaped as the run's will be, for checks made before the prompts exist.
+    pub fn probe_request(&self) -> GenerationRequest {
+        let prompt = match self.endpoint {
+            Endpoint::Completions => Prompt::Text(String::new()),
+            Endpoint::Chat => Prompt::Chat(Vec::new()),
+        };
+        self.generation_request("", prompt, 1)
     }
 
     /// The settings recorded with the result: header names only, never
@@ -111,6 +144,8 @@ impl RunSpec {
             header_names,
             api_key_set: self.api_key.is_some(),
             tags: self.tags.clone(),
+            unsupported: Vec::new(),
+            served_model: None,
         }
     }
 }
@@ -137,6 +172,9 @@ pub enum RunError {
     ModelDiscovery(String),
     #[error("SLO policy `{policy}` rejected the objectives: {reason}")]
     Objectives { policy: String, reason: String },
+    /// A flag asks for something the adapter cannot send.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Prompts needed when a level is bounded by time: the dataset cycles.
@@ -192,6 +230,25 @@ pub async fn execute_with_sink(
 ) -> Result<RunOutput, RunError> {
     let started_at = crate::result::now_rfc3339();
     let adapter = runtime.load_adapter(&spec.adapter)?;
+    let unsent = {
+        let missing = request_shape::unsupported(adapter.info(), &spec.probe_request());
+        if !missing.is_empty() && !spec.allow_unsupported {
+            return Err(RunError::Unsupported(request_shape::refusal(
+                &spec.adapter,
+                &missing,
+                runtime,
+            )));
+        }
+        for u in &missing {
+            tracing::warn!(
+                adapter = %spec.adapter,
+                "{} asked, but the adapter does not declare `{}`: running without it",
+                u.flag,
+                u.capability
+            );
+        }
+        missing
+    };
     let slo = match &spec.slo {
         Some(objectives) => {
             let policy = runtime.load_slo_policy(&spec.slo_policy)?;
@@ -207,18 +264,7 @@ pub async fn execute_with_sink(
         None => None,
     };
     let target = Target::new(&spec.server, &spec.headers, spec.api_key.as_deref())?;
-    let max_conc = spec
-        .levels
-        .iter()
-        .map(|p| match p.load {
-            engine::Load::Concurrency { concurrency } => concurrency as usize,
-            engine::Load::Rate {
-                max_concurrency, ..
-            } => max_concurrency.unwrap_or(1024) as usize,
-        })
-        .max()
-        .unwrap_or(1);
-    let client = engine::new_client(max_conc);
+    let client = engine::new_client(1);
     let model = match &spec.model {
         Some(m) => m.clone(),
         None => engine::client::discover_model(&client, &target)
@@ -249,9 +295,9 @@ pub async fn execute_with_sink(
         .into_iter()
         .map(|item| PreparedRequest {
             input_tokens: item.input_tokens,
-            request: GenerationRequest {
-                model: model.clone(),
-                prompt: match item.prompt {
+            request: spec.generation_request(
+                &model,
+                match item.prompt {
                     PromptText::Text(t) => Prompt::Text(t),
                     PromptText::Chat(ms) => Prompt::Chat(
                         ms.into_iter()
@@ -262,25 +308,28 @@ pub async fn execute_with_sink(
                             .collect(),
                     ),
                 },
-                max_tokens: spec.max_tokens.unwrap_or(item.max_tokens),
-                min_tokens: spec.min_tokens,
-                ignore_eos: spec.ignore_eos,
-                temperature: spec.temperature,
-                stream: spec.stream,
-                extra_body: spec.extra_body.clone(),
-            },
+                item.max_tokens,
+            ),
         })
         .collect();
+    // What the adapter really puts in a request, as recorded with the result.
+    let sent = requests
+        .first()
+        .and_then(|r| adapter.build_request(&r.request).ok())
+        .map(|http| request_shape::sent(&http.body))
+        .unwrap_or_default();
 
     let ctx = Arc::new(RunContext {
-        client,
+        pool: engine::ConnectionPool::new(target.authority()),
         target,
         adapter: adapter.clone(),
         timeout: spec.timeout,
         requests,
         record_sink: sink,
+        served_model: std::sync::OnceLock::new(),
     });
-    let runs = engine::run_levels(ctx, &spec.levels, events, cancel.clone()).await;
+    let runs = engine::run_levels(ctx.clone(), &spec.levels, events, cancel.clone()).await;
+    let ctx_served_model = ctx.served_model.get().cloned();
 
     let mut levels = Vec::new();
     let mut all_records = Vec::new();
@@ -320,7 +369,14 @@ pub async fn execute_with_sink(
         started_at,
         finished_at: crate::result::now_rfc3339(),
         interrupted: cancel.is_cancelled() || levels.len() < spec.levels.len(),
-        settings: spec.settings(model),
+        settings: RunSettings {
+            // What the requests carried, not what the flags said.
+            ignore_eos: sent.ignore_eos,
+            min_tokens: sent.min_tokens,
+            unsupported: unsent.iter().map(|u| u.flag.to_string()).collect(),
+            served_model: ctx_served_model,
+            ..spec.settings(model)
+        },
         adapter: plugin_ref(adapter.identity()),
         slo_policy: slo.as_ref().map(|(p, _, _)| plugin_ref(p.identity())),
         levels,

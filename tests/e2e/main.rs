@@ -7,6 +7,7 @@ mod plugin_replay;
 mod plugin_sandbox;
 mod plugin_support;
 mod run_cli;
+mod run_connections;
 mod run_errors;
 mod run_metrics;
 mod run_protocols;

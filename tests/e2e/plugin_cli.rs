@@ -247,7 +247,6 @@ fn adapters_built_outside_the_workspace_load_and_parse() {
             "16",
             "--output-len",
             "5",
-            "--ignore-eos",
             "--no-progress",
             "--no-save",
             "--output",
@@ -272,5 +271,21 @@ fn adapters_built_outside_the_workspace_load_and_parse() {
         let tokens = level.summary.total_output_tokens;
         assert!((6..=30).contains(&tokens), "{tokens} output tokens");
     }
+    // The template does not declare ignore-eos, so asking for it refuses the run up front.
+    let out = bin(tmp.path())
+        .args(["run", "--server", &url, "--model", "m", "--adapter"])
+        .arg(&new_wasm)
+        .args([
+            "--num-prompts",
+            "1",
+            "--ignore-eos",
+            "--no-progress",
+            "--no-save",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("--ignore-eos"), "{stderr}");
     tokio_rt.block_on(server.shutdown()).unwrap();
 }

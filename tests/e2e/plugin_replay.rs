@@ -10,12 +10,17 @@ use llm_loadtest::plugin::{
 };
 use serde_json::Value;
 
+use crate::plugin_support::ROOMY_DEADLINE;
+
 fn runtime() -> Arc<Runtime> {
     static RT: OnceLock<Arc<Runtime>> = OnceLock::new();
     RT.get_or_init(|| {
         Runtime::new(RuntimeConfig {
             cache_dir: Some(std::env::temp_dir().join("llm-loadtest-e2e-plugin-tests-cache")),
             pool_size: 2,
+            // Every call here is expected to succeed: not the default 1 s,
+            // which a loaded machine running a debug build could come near.
+            call_deadline: ROOMY_DEADLINE,
             ..RuntimeConfig::default()
         })
         .unwrap()

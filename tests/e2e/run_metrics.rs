@@ -1,55 +1,100 @@
 //! `run` against the simulator's exact clock: the arithmetic of every
 //! metric, warm-up, goodput and attainment.
 use llm_loadtest::engine::{Bound, LevelPlan, Load, Warmup, arrival_offsets};
-use llm_loadtest::metrics::{ErrorClass, parse_objectives};
+use llm_loadtest::metrics::{Distribution, ErrorClass, parse_objectives};
 
 use crate::support::{fixed, run, sim, spec};
 
+/// Slack for the f64 arithmetic on durations that are exact in nanoseconds.
+const EPS_MS: f64 = 1e-6;
+
+/// A summary distribution of `values`, recomputed here.
+fn distribution(mut values: Vec<f64>) -> Distribution {
+    Distribution::from_values(&mut values)
+}
+
+// Nothing here bounds a figure from above or holds it near the configured
+// timing: a loaded machine makes any figure later by any amount. What holds
+// on every machine is causality (the simulator sends token k no sooner than
+// ttft + k·itl after it reads the request, which is after we sent it, on
+// deadlines absolute from that arrival) and the arithmetic between the
+// figures. How close they come is a benchmark figure (host/benches/timing.rs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ttft_itl_tpot_e2el_match_the_simulator_clock() {
+async fn ttft_itl_tpot_e2el_add_up_and_never_beat_the_simulator_clock() {
+    const TTFT: f64 = 50.0;
+    const ITL: f64 = 10.0;
+    const N: u32 = 16;
     let server = sim(fixed(50, 10)).await;
-    let out = run(&spec(&server, 4, 24, 16)).await;
+    let out = run(&spec(&server, 4, 24, N)).await;
     let level = &out.result.levels[0];
     let s = &level.summary;
     assert_eq!((s.requests, s.completed, s.failed), (24, 24, 0));
-    for r in &out.records[0] {
-        assert_eq!(r.output_tokens, 16, "usage from the server");
-        assert_eq!(r.content_events, 16);
+    let recs = &out.records[0];
+    assert_eq!(recs.len(), 24);
+    for r in recs {
+        assert_eq!(r.output_tokens, N, "usage from the server");
+        // One simulator token per event, so event k is token k.
+        assert_eq!(r.content_events, N);
+        assert_eq!(r.itl_ms.len() as u32, N - 1);
         let ttft = r.ttft_ms.unwrap();
-        // The server holds the first token 50 ms after it reads the request:
-        // we can never see it earlier. Single requests may be late on a
-        // loaded 2-core machine; the medians below are held to the ms.
-        assert!((49.9..100.0).contains(&ttft), "ttft {ttft}");
         let e2el = r.e2el_ms.unwrap();
-        assert!((199.9..260.0).contains(&e2el), "e2el {e2el} (50 + 15 × 10)");
-        assert_eq!(r.itl_ms.len(), 15);
+        // Causality: the first token never comes sooner than ttft, and
+        // token k (ttft plus the gaps so far) never sooner than
+        // ttft + k·itl, however late the ones before it were.
+        assert!(ttft >= TTFT - EPS_MS, "ttft {ttft} < {TTFT}");
+        let mut at = ttft;
+        for (k, gap) in r.itl_ms.iter().enumerate() {
+            assert!(*gap >= 0.0, "negative gap {gap}");
+            at += gap;
+            let due = TTFT + (k + 1) as f64 * ITL;
+            assert!(at >= due - EPS_MS, "token {} at {at} ms < {due}", k + 1);
+        }
+        let last_due = TTFT + f64::from(N - 1) * ITL;
+        assert!(e2el >= last_due - EPS_MS, "e2el {e2el} < {last_due}");
+        // Identities: the gaps span first to last event, where e2el ends;
+        // the response ends no sooner than its last event; tpot is the mean
+        // gap per token after the first, as vLLM defines it.
+        assert!((at - e2el).abs() < EPS_MS, "sum of itl {at} != e2el {e2el}");
+        assert!(
+            r.latency_ms >= e2el,
+            "latency {} < e2el {e2el}",
+            r.latency_ms
+        );
         let tpot = r.tpot_ms().unwrap();
-        assert!((6.0..14.0).contains(&tpot), "tpot {tpot}");
+        let want = (e2el - ttft) / f64::from(N - 1);
+        assert!((tpot - want).abs() < EPS_MS, "tpot {tpot} != {want}");
     }
-    // To the millisecond where it counts: medians.
-    assert!(
-        (s.ttft_ms.p50 - 50.0).abs() < 3.0,
-        "ttft p50 {}",
-        s.ttft_ms.p50
+    // The summary is exactly the records' figures.
+    let ok = || recs.iter().filter(|r| r.succeeded());
+    assert_eq!(
+        s.ttft_ms,
+        distribution(ok().filter_map(|r| r.ttft_ms).collect())
     );
-    assert!(
-        (s.itl_ms.p50 - 10.0).abs() < 1.0,
-        "itl p50 {}",
-        s.itl_ms.p50
+    assert_eq!(
+        s.e2el_ms,
+        distribution(ok().filter_map(|r| r.e2el_ms).collect())
     );
-    assert!(
-        (s.tpot_ms.p50 - 10.0).abs() < 1.0,
-        "tpot p50 {}",
-        s.tpot_ms.p50
+    assert_eq!(
+        s.tpot_ms,
+        distribution(
+            ok().map(|r| (r.e2el_ms.unwrap() - r.ttft_ms.unwrap()) / f64::from(N - 1))
+                .collect()
+        )
     );
-    assert!(
-        (s.e2el_ms.p50 - 200.0).abs() < 3.0,
-        "e2el p50 {}",
-        s.e2el_ms.p50
+    assert_eq!(
+        s.itl_ms,
+        distribution(ok().flat_map(|r| r.itl_ms.iter().copied()).collect())
     );
-    assert_eq!(s.total_output_tokens, 24 * 16);
+    assert_eq!(s.itl_ms.count, 24 * u64::from(N - 1));
+    assert_eq!(s.total_output_tokens, 24 * u64::from(N));
     assert_eq!(s.total_input_tokens, 24 * 32);
-    assert_eq!(s.peak_concurrency, 4);
+    // Never more than the 4 slots in flight. Exactly 4 at once would need
+    // the workers' sends to overlap, which a loaded machine does not owe.
+    assert!(
+        (1..=4).contains(&s.peak_concurrency),
+        "peak {}",
+        s.peak_concurrency
+    );
     let c = s
         .token_count_check
         .as_ref()
@@ -80,19 +125,22 @@ async fn goodput_and_attainment_count_failures_as_not_good() {
     cfg.fault_seed = 11;
     let server = sim(cfg).await;
     let mut sp = spec(&server, 4, 60, 8);
-    // Every successful request meets ttft:1s; only failures are not good.
-    sp.slo = Some(parse_objectives("ttft:1s,tpot:1s").unwrap());
+    // Objectives no loaded machine misses on 34 ms requests: every
+    // successful request meets them, and only failures are not good.
+    sp.slo = Some(parse_objectives("ttft:10min,tpot:10min").unwrap());
     let out = run(&sp).await;
     let s = &out.result.levels[0].summary;
     assert!(s.failed > 0 && s.completed > 0, "{} failed", s.failed);
     assert_eq!(s.errors[&ErrorClass::HttpStatus].count, s.failed);
     let g = s.goodput.as_ref().unwrap();
     assert_eq!(g.good, s.completed);
+    assert_eq!((g.violations["ttft"], g.violations["tpot"]), (0, 0));
     let expected = 100.0 * s.completed as f64 / 60.0;
     assert!((g.attainment_pct - expected).abs() < 1e-9);
     assert!((g.goodput_rps - s.completed as f64 / s.duration_s).abs() < 1e-9);
 
-    // A tight TTFT objective fails every request, and says which objective.
+    // A TTFT objective under the simulator's 20 ms fails every request on
+    // any machine (causality: no first token comes sooner), and says which.
     sp.slo = Some(parse_objectives("ttft:5ms").unwrap());
     let out = run(&sp).await;
     let g = out.result.levels[0].summary.goodput.clone().unwrap();
@@ -120,16 +168,36 @@ async fn open_loop_follows_its_seeded_schedule_and_records_queue_time() {
     let recs = &out.records[0];
     assert_eq!(recs.len(), 40);
     let schedule = arrival_offsets(200.0, 1.0, 40, 9);
+    // 200 req/s through one slot, every request at least 8 ms (ttft 5 +
+    // 3 × itl 1, by causality on any machine): request i is sent no sooner
+    // than its schedule, nor than 8 ms after request i − 1 was sent, as the
+    // slot frees only when that one ends. A slower machine only sends later,
+    // so this bounds every send and queue time from below.
+    const SERVICE_S: f64 = 0.008;
+    const EPS_S: f64 = 1e-6;
+    let mut earliest = f64::NEG_INFINITY;
+    let mut queued = 0;
     for (r, t) in recs.iter().zip(&schedule) {
         assert!(
             (r.intended_start_s - t).abs() < 1e-9,
             "intended start is the schedule's"
         );
         assert!(r.send_s + 1e-9 >= r.intended_start_s);
+        earliest = t.max(earliest + SERVICE_S);
+        assert!(
+            r.send_s >= earliest - EPS_S,
+            "request {} sent at {} s, before {earliest} s",
+            r.index,
+            r.send_s
+        );
+        let min_queue_ms = (earliest - t) * 1e3;
+        assert!(r.queue_ms >= min_queue_ms - EPS_S * 1e3, "{r:?}");
+        if min_queue_ms > 1.0 {
+            queued += 1;
+        }
     }
-    // 200 req/s against 8 ms requests through one slot: the queue builds.
-    let queued = recs.iter().filter(|r| r.queue_ms > 1.0).count();
-    assert!(queued > 10, "{queued} requests waited for the slot");
+    // The seeded schedule does build a queue, so the bounds above bite.
+    assert!(queued > 10, "only {queued} requests must wait for the slot");
     assert_eq!(out.result.levels[0].summary.peak_concurrency, 1);
     server.shutdown().await.unwrap();
 }

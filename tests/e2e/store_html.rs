@@ -10,9 +10,11 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// Chromium's DOM dump and its log (console messages go to the log).
 fn chromium(page: &Path, profile: &Path, screenshot: Option<&Path>) -> (String, String) {
+    // A guard against a hung browser only: a page takes seconds, even on a
+    // loaded machine, and only a hang comes near 10 minutes.
     let mut c = Command::new("timeout");
     c.args([
-        "120",
+        "600",
         CHROMIUM,
         "--headless",
         "--no-sandbox",

@@ -18,6 +18,9 @@ pub fn runtime() -> Arc<Runtime> {
         let dir = std::env::temp_dir().join("llm-loadtest-e2e-plugin-cache");
         Runtime::new(RuntimeConfig {
             cache_dir: Some(dir),
+            // The runs' plugin calls are expected to succeed: not the
+            // default 1 s, which a loaded machine could come near.
+            call_deadline: crate::plugin_support::ROOMY_DEADLINE,
             ..RuntimeConfig::default()
         })
         .expect("plugin runtime starts")
@@ -55,7 +58,10 @@ pub fn spec(server: &SimHandle, c: u32, n: u64, output: u32) -> RunSpec {
         },
         seed: 1,
         ignore_eos: true,
-        timeout: Duration::from_secs(30),
+        // These requests take at most a few hundred ms of simulated time:
+        // only a hung request comes near 5 min (tests that need a timeout
+        // to fire set their own).
+        timeout: Duration::from_secs(300),
         save_requests: true,
         ..RunSpec::new(format!("http://{}", server.local_addr()), "vllm")
     }

@@ -75,6 +75,15 @@ pub struct SimConfig {
     /// How long a `stall` fault holds a stream silent before dropping the connection.
     #[arg(long, value_parser = parse_duration, default_value = "30s", help_heading = "Faults")]
     pub stall: Duration,
+
+    /// Close the connection right after every streamed response while advertising
+    /// keep-alive, as llama.cpp's server does (a client that reuses it loses the request).
+    #[arg(long, help_heading = "Server behaviour")]
+    pub close_after_stream: bool,
+    /// Answer with --served-model-name whatever model a request names, as llama.cpp does
+    /// (by default responses echo the requested name, as a single-model vLLM would accept).
+    #[arg(long, help_heading = "Server behaviour")]
+    pub own_model_name: bool,
 }
 
 impl Default for SimConfig {

@@ -157,7 +157,7 @@ impl App {
                 first_token: None,
                 sent: 0,
                 stage: Stage::Tokens,
-                _active: active,
+                active: Some(active),
             };
             let frames = futures::stream::unfold(driver, |mut d| async move {
                 let frame = d.next_frame().await?;

@@ -24,10 +24,13 @@
 #![deny(missing_docs)]
 
 mod app;
+mod batch_model;
 mod capacity;
 mod cli;
 mod clock;
+mod closed_loop;
 mod config;
+mod connection;
 mod duration;
 mod error;
 mod faults;
@@ -40,8 +43,10 @@ mod stats;
 mod stream;
 mod tokens;
 
+pub use batch_model::{BatchModel, Oversize, StepRecord, Token};
 pub use capacity::{Capacity, Prediction, Slo, Workload, capacity, predict, slots};
 pub use cli::{SimArgs, print_capacity, run_cli};
+pub use closed_loop::{ClosedLoop, ModelRequest, ModelRun, closed_loop};
 pub use config::{SimConfig, Timing};
 pub use duration::parse_duration;
 pub use error::SimError;

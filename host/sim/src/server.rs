@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::connection::SimListener;
 use axum::Router;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use http::StatusCode;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -75,13 +75,13 @@ pub async fn start(
         }
         Timing::Fixed { .. } => (None, None),
     };
+    let listener = SimListener {
+        inner: listener,
+        stats: Arc::clone(&stats),
+        close_after_stream: config.close_after_stream,
+    };
     let app = App::new(config, timing, Arc::clone(&stats), clock.clone(), inbox);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    // Without TCP_NODELAY a small event written while the previous one awaits its ACK can sit
-    // in the kernel for up to 40 ms (Nagle + delayed ACK), which would wreck every timing.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     let server = tokio::spawn(async move {
         let served = axum::serve(listener, router(app))
             .with_graceful_shutdown(async {

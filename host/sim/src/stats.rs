@@ -100,6 +100,9 @@ pub(crate) struct Stats {
     pub body_frames: AtomicU64,
     pub body_bytes: AtomicU64,
     pub scheduler_steps: AtomicU64,
+    pub connections_accepted: AtomicU64,
+    pub connections_open: AtomicU64,
+    pub connections_peak: AtomicU64,
     pub first_token_lateness: Lateness,
     pub token_lateness: Lateness,
 }
@@ -122,6 +125,9 @@ impl Stats {
             body_frames: AtomicU64::new(0),
             body_bytes: AtomicU64::new(0),
             scheduler_steps: AtomicU64::new(0),
+            connections_accepted: AtomicU64::new(0),
+            connections_open: AtomicU64::new(0),
+            connections_peak: AtomicU64::new(0),
             first_token_lateness: Lateness::new(),
             token_lateness: Lateness::new(),
         }
@@ -145,6 +151,9 @@ impl Stats {
             body_frames: self.body_frames.load(Relaxed),
             body_bytes: self.body_bytes.load(Relaxed),
             scheduler_steps: self.scheduler_steps.load(Relaxed),
+            connections_accepted: self.connections_accepted.load(Relaxed),
+            connections_open: self.connections_open.load(Relaxed),
+            connections_peak: self.connections_peak.load(Relaxed),
             timer_wakeups: 0,
             first_token_lateness: self.first_token_lateness.summary(),
             token_lateness: self.token_lateness.summary(),
@@ -183,6 +192,12 @@ pub struct StatsSnapshot {
     pub body_bytes: u64,
     /// Decode steps run by the batch scheduler.
     pub scheduler_steps: u64,
+    /// TCP connections accepted since start.
+    pub connections_accepted: u64,
+    /// TCP connections open now.
+    pub connections_open: u64,
+    /// Most TCP connections open at once.
+    pub connections_peak: u64,
     /// Times the clock thread woke up to release due timers.
     pub timer_wakeups: u64,
     /// Lateness of first tokens against the schedule.

@@ -111,7 +111,10 @@ pub(crate) struct Driver<W> {
     pub sent: u32,
     pub stage: Stage,
     /// Held for its `Drop`: counts the stream as active while the body lives.
-    pub _active: ActiveGuard,
+    /// Released when the stream ends, before its last frame goes out, so a client that has
+    /// read the whole answer never sees the stream still counted; dropping it covers a client
+    /// that left early.
+    pub active: Option<ActiveGuard>,
 }
 
 impl<W: Wire> Driver<W> {
@@ -121,6 +124,7 @@ impl<W: Wire> Driver<W> {
                 Stage::Finished => return None,
                 Stage::Trailer => {
                     self.stage = Stage::Finished;
+                    self.active = None;
                     let done = Done {
                         prompt_tokens: self.prompt_tokens,
                         completion_tokens: self.plan.output_tokens,

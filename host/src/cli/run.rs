@@ -71,7 +71,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub timeout: Option<String>,
 
-    /// Seeds prompts and arrival schedules [default: 0].
+    /// Seeds prompts and arrival schedules [default: a fresh one per run, recorded in the
+    /// result: pass it back to repeat a run exactly].
     #[arg(long)]
     pub seed: Option<u64>,
     /// Extra header on every request, `Name: value` (repeatable).
@@ -113,6 +114,10 @@ pub struct RunArgs {
     /// Ask the server to ignore end-of-sequence (exact output lengths).
     #[arg(long)]
     pub ignore_eos: bool,
+    /// Run even when the adapter does not declare it can send a flag asked for (e.g.
+    /// --ignore-eos through ollama); the result records what the requests carried.
+    #[arg(long)]
+    pub allow_unsupported: bool,
     #[arg(long)]
     pub temperature: Option<f32>,
     /// A JSON object merged into every request body.
@@ -224,7 +229,9 @@ impl RunArgs {
             ),
             Some(w) => Warmup::Seconds(dur("warmup", w)?.as_secs_f64()),
         };
-        let seed = self.seed.unwrap_or(0);
+        // Without --seed every run draws its own (recorded in the result), so two runs of one
+        // command send different prompts and neither is served from the other's prompt cache.
+        let seed = self.seed.unwrap_or_else(rand::random);
         let burstiness = self.burstiness.unwrap_or(1.0);
         if !(burstiness.is_finite() && burstiness > 0.0) {
             return Err(usage("--burstiness must be a positive number"));
@@ -386,6 +393,7 @@ impl RunArgs {
             slo_policy: self.slo_policy.clone().unwrap_or_else(|| "slo".to_string()),
             save_requests: self.save_requests,
             tags: self.tags.clone(),
+            allow_unsupported: self.allow_unsupported,
         })
     }
 }
@@ -464,7 +472,13 @@ async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
         Some(r) => crate::store::recorder::end(r, out.as_ref().ok()).await,
         None => None,
     };
-    let out = out?;
+    let out = match out {
+        Err(runner::RunError::Unsupported(message)) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(super::EXIT_USAGE));
+        }
+        other => other?,
+    };
 
     let result = &out.result;
     println!("{}", crate::report::table::render(result));
@@ -478,6 +492,10 @@ async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
     if let Some(line) = saved {
         println!("{line}");
     }
+    println!(
+        "seed {} (pass --seed {} to send the same prompts again)",
+        result.settings.seed, result.settings.seed
+    );
     if result.interrupted && cancel.is_cancelled() {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }

@@ -1,5 +1,11 @@
 //! Synthetic prompts whose client-side token count is exact.
 //!
+//! Every prompt opens (after the `--prefix-len` prefix, which is meant to be shared) with a
+//! short nonce drawn from the seed and the request's index, so no two requests of a run, and
+//! no two runs with different seeds, share a prefix a server could serve from its prompt
+//! cache: TTFT is measured cold, as a user's distinct prompts see it. A prompt too short to
+//! hold the nonce and a word goes without it.
+//!
 //! Text comes from a bundled public-domain passage (chapters I–III of Lewis
 //! Carroll's *Alice's Adventures in Wonderland*, 1865; see host/assets/README.md)
 //! read as an endless loop, so any length can be cut from it. Each prompt
@@ -27,6 +33,16 @@ const SOURCE_TEXT: &str = include_str!("../../assets/alice-chapters-1-3.txt");
 const MAX_STARTS: usize = 64;
 /// Seed stream for the shared prefix, apart from every item's stream.
 const PREFIX_STREAM: u64 = u64::MAX;
+/// Seed stream for the per-request nonces.
+const NONCE_STREAM: u64 = u64::MAX - 1;
+
+/// The nonce of request `index`: a letter, then 8 hex digits (4–6 tokens). It starts with a
+/// letter and ends in no whitespace, so it joins the prefix before it and the corpus after it
+/// at word boundaries, where token counts add up.
+fn nonce(seed: u64, index: usize) -> String {
+    let k = sampling::key(sampling::key(seed, NONCE_STREAM), index as u64);
+    format!("r{:08x}", k >> 32)
+}
 
 pub(super) struct Lengths {
     pub input_len: u32,
@@ -66,7 +82,8 @@ pub(super) fn generate(
                     "prefix_len + input length ({total}) does not fit in 32 bits"
                 ))
             })?;
-            let text = corpus.exact_text(tokenizer, (&prefix, prefix_len), total, &mut rng)?;
+            let head = with_nonce(tokenizer, (&prefix, prefix_len), total, seed, index);
+            let text = corpus.exact_text(tokenizer, (&head.0, head.1), total, &mut rng)?;
             Ok(PromptItem {
                 prompt: match endpoint {
                     Endpoint::Completions => PromptText::Text(text),
@@ -77,6 +94,28 @@ pub(super) fn generate(
             })
         })
         .collect()
+}
+
+/// The shared prefix followed by request `index`'s nonce, with its token count; the prefix
+/// alone when fewer than two tokens would be left for the corpus after the nonce.
+fn with_nonce(
+    tokenizer: &Tokenizer,
+    (prefix, prefix_len): (&str, usize),
+    total: usize,
+    seed: u64,
+    index: usize,
+) -> (String, usize) {
+    let nonce = nonce(seed, index);
+    let piece = if prefix.is_empty() {
+        nonce
+    } else {
+        format!(" {nonce}")
+    };
+    let piece_len = tokenizer.count(&piece);
+    if prefix_len + piece_len + 2 > total {
+        return (prefix.to_owned(), prefix_len);
+    }
+    (format!("{prefix}{piece}"), prefix_len + piece_len)
 }
 
 /// Inclusive bounds `[len·(1−r), len·(1+r)]`, truncated like vLLM's random
@@ -491,6 +530,45 @@ mod tests {
         assert_ne!(a, c);
         let starts: HashSet<&str> = a.iter().map(|i| &text(i)[..20]).collect();
         assert!(starts.len() > 15, "prompts start at the same place");
+    }
+
+    #[test]
+    fn no_two_prompts_of_one_run_or_two_seeds_share_an_opening() {
+        let tok = tokenizer(TokenizerKind::Cl100kBase);
+        for prefix_len in [0, 16] {
+            let spec = lengths(64, 8, 0.0, prefix_len);
+            let mut openings = HashSet::new();
+            for seed in [1, 2] {
+                let items =
+                    generate(&spec, &tok, Endpoint::Completions, 100, seed).expect("builds");
+                for item in &items {
+                    let t = text(item);
+                    assert_eq!(item.input_tokens, 64 + prefix_len);
+                    assert_eq!(tok.count(t) as u32, item.input_tokens, "{t:?}");
+                    // The shared prefix, then the nonce: the first place prompts may differ.
+                    let is_nonce = |at: usize| {
+                        t[at..].starts_with('r')
+                            && t[at + 1..].len() >= 8
+                            && t[at + 1..at + 9].bytes().all(|b| b.is_ascii_hexdigit())
+                    };
+                    let prefix_chars = if prefix_len == 0 {
+                        0
+                    } else {
+                        (1..t.len())
+                            .find(|&at| t.as_bytes()[at - 1] == b' ' && is_nonce(at))
+                            .expect("a nonce after the prefix")
+                    };
+                    let nonce = &t[prefix_chars..prefix_chars + 9];
+                    assert!(nonce.starts_with('r'), "{t:?}");
+                    assert!(openings.insert(nonce.to_string()), "nonce {nonce} repeats");
+                }
+            }
+            assert_eq!(openings.len(), 200);
+        }
+        // Too short for a nonce and a word: the prompt goes without, still exact.
+        let items =
+            generate(&lengths(2, 8, 0.0, 0), &tok, Endpoint::Completions, 5, 1).expect("builds");
+        assert!(items.iter().all(|i| tok.count(text(i)) == 2));
     }
 
     #[test]

@@ -108,6 +108,11 @@ impl Target {
         })
     }
 
+    /// `host:port` of the server.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
     /// The base URL, without credentials.
     pub fn base_url(&self) -> String {
         format!("{}://{}{}", self.scheme, self.authority, self.base_path)
@@ -160,17 +165,15 @@ impl Target {
     }
 }
 
-/// A pooled client. Idle connections are kept without limit so a level of N
-/// streams reuses N connections; the pool retries a request only when the
-/// pooled connection closed before any of its bytes were sent (servers such
-/// as llama.cpp close a kept-alive connection after 100 responses).
+/// A client for the few requests around a run (model discovery); the run's own requests
+/// go through [`super::ConnectionPool`], which keeps its connections to the level's needs.
 pub fn new_client(max_idle: usize) -> HyperClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_keepalive(Some(Duration::from_secs(60)));
     connector.set_connect_timeout(Some(Duration::from_secs(10)));
     Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_idle_timeout(super::connection::IDLE_TIMEOUT)
         .pool_max_idle_per_host(max_idle)
         .retry_canceled_requests(true)
         .build(connector)

@@ -1,6 +1,7 @@
 //! The load engine: schedules requests, sends them over pooled connections,
 //! and times every response on byte arrival, before any parsing.
 pub mod client;
+pub mod connection;
 pub mod progress;
 pub mod request;
 pub mod schedule;
@@ -12,6 +13,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 pub use client::{ClientError, HyperClient, Target, new_client};
+pub use connection::{ConnectionPool, SendError};
 pub use progress::{Live, ProgressEvent, Snapshot};
 pub use schedule::{Bound, LevelPlan, LevelRun, Load, Warmup, arrival_offsets};
 
@@ -31,7 +33,8 @@ pub struct PreparedRequest {
 
 /// Everything the levels of one run share.
 pub struct RunContext {
-    pub client: HyperClient,
+    /// Connections for the generation requests.
+    pub pool: ConnectionPool,
     pub target: Target,
     pub adapter: Arc<Adapter>,
     pub timeout: Duration,
@@ -39,6 +42,8 @@ pub struct RunContext {
     pub requests: Vec<PreparedRequest>,
     /// Where finished records go as they complete (the store saves them).
     pub record_sink: Option<RecordSink>,
+    /// The model the server says it served, from the first response that names one.
+    pub served_model: std::sync::OnceLock<String>,
 }
 
 /// Records as they complete, tagged with their level's index, so a writer

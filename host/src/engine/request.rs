@@ -5,7 +5,8 @@ use http_body_util::BodyExt;
 use llm_loadtest_sdk::framing::{Decoder, Frame};
 use tokio::time::Instant as TokioInstant;
 
-use super::client::{HyperClient, Target};
+use super::client::Target;
+use super::connection::{ConnectionPool, SendError, error_chain};
 use crate::metrics::{ErrorClass, RequestError, RequestRecord};
 use crate::plugin::{Adapter, Event, GenerationRequest, PluginError, StreamParser};
 
@@ -14,7 +15,9 @@ const ERROR_BODY_EXCERPT: usize = 300;
 
 /// What a request needs from its run.
 pub struct RequestContext<'a> {
-    pub client: &'a HyperClient,
+    pub pool: &'a ConnectionPool,
+    /// Set from the first response message that names its model.
+    pub served_model: &'a std::sync::OnceLock<String>,
     pub target: &'a Target,
     pub adapter: &'a Adapter,
     /// Zero point of the level's clock.
@@ -184,6 +187,17 @@ pub async fn execute(
             }
         });
     record.settle_output_tokens();
+    if let Some(e) = &record.error {
+        tracing::debug!(
+            index = record.index,
+            class = %e.class,
+            message = %e.message,
+            status = ?record.http_status,
+            reused_connection = record.connection.reused,
+            retries = record.connection.retries,
+            "request failed"
+        );
+    }
     record
 }
 
@@ -198,18 +212,14 @@ async fn stream(
     progress: &mut Progress,
     record: &mut RequestRecord,
 ) -> Option<RequestError> {
-    let response = match ctx.client.request(request).await {
+    let (response, lease) = match ctx.pool.send(request, &mut record.connection).await {
         Ok(r) => r,
         Err(e) => {
-            let class = if e.is_connect() {
-                ErrorClass::Connect
-            } else {
-                ErrorClass::StreamError
+            let class = match e {
+                SendError::Connect { .. } => ErrorClass::Connect,
+                SendError::Send { .. } => ErrorClass::Send,
             };
-            return err(
-                class,
-                format!("{}: {}", ctx.target.base_url(), error_chain(&e)),
-            );
+            return err(class, e.to_string());
         }
     };
     let status = response.status();
@@ -234,6 +244,10 @@ async fn stream(
     }
 
     let mut decoder = Decoder::new(framing);
+    let mut model = ModelPeek {
+        into: ctx.served_model,
+        looking: ctx.served_model.get().is_none(),
+    };
     loop {
         let frame = body.frame().await;
         // The arrival time, before any framing or parsing.
@@ -253,7 +267,7 @@ async fn stream(
                 if let Err(e) = decoder.push(data) {
                     return err(ErrorClass::StreamError, e.to_string());
                 }
-                if let Some(e) = drain(&mut decoder, parser, progress, at) {
+                if let Some(e) = drain(&mut decoder, parser, progress, at, &mut model) {
                     return Some(e);
                 }
                 if progress.error.is_some() {
@@ -263,10 +277,12 @@ async fn stream(
         }
     }
     let at = Instant::now();
+    // Read to its end: the connection can carry the next request.
+    ctx.pool.give_back(lease);
     if let Err(e) = decoder.finish() {
         return err(ErrorClass::StreamError, e.to_string());
     }
-    if let Some(e) = drain(&mut decoder, parser, progress, at) {
+    if let Some(e) = drain(&mut decoder, parser, progress, at, &mut model) {
         return Some(e);
     }
     match parser.finish() {
@@ -280,35 +296,58 @@ async fn stream(
     }
 }
 
+/// Reads the served model's name from the first message of a response, until a run has one.
+///
+/// The name is not part of the 0.1 plugin contract's events, so the host reads it where the
+/// JSON protocols put it (`model` in OpenAI's and Ollama's messages, `model_name` in
+/// Triton's); a protocol without it leaves the result without a served model. One small
+/// parse per response until the first hit, after the message's arrival time was taken.
+struct ModelPeek<'a> {
+    into: &'a std::sync::OnceLock<String>,
+    looking: bool,
+}
+
+impl ModelPeek<'_> {
+    fn look(&mut self, message: &[u8]) {
+        if !self.looking {
+            return;
+        }
+        self.looking = false;
+        #[derive(serde::Deserialize)]
+        struct Named {
+            model: Option<String>,
+            model_name: Option<String>,
+        }
+        if let Ok(Named { model, model_name }) = serde_json::from_slice::<Named>(message)
+            && let Some(name) = model.or(model_name).filter(|m| !m.is_empty())
+        {
+            let _ = self.into.set(name);
+        }
+    }
+}
+
 fn drain(
     decoder: &mut Decoder,
     parser: &mut StreamParser,
     progress: &mut Progress,
     at: Instant,
+    model: &mut ModelPeek<'_>,
 ) -> Option<RequestError> {
     while let Some(frame) = decoder.next_frame() {
         match frame {
             Frame::Done => progress.done = true,
-            Frame::Message(m) => match parser.feed(&m) {
-                Ok(events) => {
-                    for ev in events {
-                        progress.apply(ev, at);
+            Frame::Message(m) => {
+                model.look(&m);
+                match parser.feed(&m) {
+                    Ok(events) => {
+                        for ev in events {
+                            progress.apply(ev, at);
+                        }
                     }
+                    Err(e) => return Some(plugin_error(&e)),
                 }
-                Err(e) => return Some(plugin_error(&e)),
-            },
+            }
         }
     }
     None
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
 }

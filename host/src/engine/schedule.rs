@@ -186,7 +186,8 @@ async fn one(
     cancel: &CancellationToken,
 ) -> Option<RequestRecord> {
     let ctx = RequestContext {
-        client: &run.client,
+        pool: &run.pool,
+        served_model: &run.served_model,
         target: &run.target,
         adapter: &run.adapter,
         level_start,

@@ -6,7 +6,7 @@ pub mod slo;
 pub mod stats;
 pub mod summary;
 
-pub use record::{ErrorClass, RequestError, RequestRecord};
+pub use record::{ConnectionUse, ErrorClass, RequestError, RequestRecord};
 pub use slo::{Objective, SloMetric, parse_objectives};
 pub use stats::Distribution;
-pub use summary::{Goodput, Judged, LevelSummary};
+pub use summary::{ConnectionCounts, Goodput, Judged, LevelSummary, TokenCountCheck};

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorClass {
     /// No connection could be made (refused, DNS, TLS).
     Connect,
+    /// The request was written on a fresh connection, which closed before any response byte.
+    Send,
     /// The request did not complete within `--timeout`.
     Timeout,
     /// The server answered with a non-2xx status.
@@ -24,8 +26,9 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, in report order.
-    pub const ALL: [ErrorClass; 6] = [
+    pub const ALL: [ErrorClass; 7] = [
         ErrorClass::Connect,
+        ErrorClass::Send,
         ErrorClass::Timeout,
         ErrorClass::HttpStatus,
         ErrorClass::StreamError,
@@ -37,6 +40,7 @@ impl ErrorClass {
     pub fn name(self) -> &'static str {
         match self {
             ErrorClass::Connect => "connect",
+            ErrorClass::Send => "send",
             ErrorClass::Timeout => "timeout",
             ErrorClass::HttpStatus => "http-status",
             ErrorClass::StreamError => "stream-error",
@@ -50,6 +54,20 @@ impl std::fmt::Display for ErrorClass {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// What the connection layer did for one request: whether it reused a connection, how many
+/// it opened, and whether it was sent again after a reused connection died unanswered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectionUse {
+    /// Sent on a connection an earlier request used.
+    pub reused: bool,
+    /// Connections opened for it (0, 1, or 2 after a retry).
+    pub opened: u32,
+    /// Times it was sent again on a fresh connection after a reused one closed unanswered.
+    pub retries: u32,
+    /// Idle connections found closed by the server, or idle too long, and dropped first.
+    pub stale: u32,
 }
 
 /// A classified failure with the server's or the transport's words.
@@ -97,6 +115,9 @@ pub struct RequestRecord {
     pub finish_reason: Option<String>,
     pub http_status: Option<u16>,
     pub error: Option<RequestError>,
+    /// What the connection layer did for this request (absent in results before 0.2).
+    #[serde(default)]
+    pub connection: ConnectionUse,
     /// Generated text, kept only until the client token count is taken.
     #[serde(skip)]
     #[schemars(skip)]

@@ -26,15 +26,46 @@ pub struct TokenCountCheck {
     /// Mean of |server − client| / server.
     pub mean_relative_diff: f64,
     pub max_abs_diff: u64,
+    /// Requests whose counts differ by more than [`TokenCountCheck::WARN_RELATIVE_DIFF`]
+    /// (absent in results written before it was counted).
+    #[serde(default)]
+    pub requests_off: u64,
 }
 
 impl TokenCountCheck {
-    /// Above this the two counts disagree enough to mention in the report.
+    /// A request whose two counts differ by more than this share of the server's disagrees.
     pub const WARN_RELATIVE_DIFF: f64 = 0.10;
+    /// More than this share of disagreeing requests is worth a warning, even when the mean
+    /// hides them (a few requests far off among many exact ones).
+    pub const WARN_SHARE_OFF: f64 = 0.05;
+
+    /// Share of compared requests whose counts disagree.
+    pub fn share_off(&self) -> f64 {
+        if self.requests_compared == 0 {
+            0.0
+        } else {
+            self.requests_off as f64 / self.requests_compared as f64
+        }
+    }
 
     pub fn disagrees(&self) -> bool {
         self.mean_relative_diff > Self::WARN_RELATIVE_DIFF
+            || self.share_off() > Self::WARN_SHARE_OFF
     }
+}
+
+/// What the connection layer did over a level's measured requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectionCounts {
+    /// Connections opened.
+    pub opened: u64,
+    /// Requests sent on a connection an earlier request used.
+    pub reused: u64,
+    /// Requests sent again on a fresh connection after a reused one closed unanswered (the
+    /// server never saw the first try; llama.cpp closes after every streamed response).
+    pub retries: u64,
+    /// Idle connections dropped before reuse: closed by the server, or idle too long.
+    pub stale: u64,
 }
 
 /// SLO results of a level.
@@ -75,7 +106,9 @@ pub struct LevelSummary {
     pub total_output_tokens: u64,
     /// Most requests in flight at once.
     pub peak_concurrency: u64,
-    /// Most output tokens completed within one wall-clock second.
+    /// Most output tokens that arrived within one second, counted in the second each token
+    /// arrived, seconds counted from the first successful send (vLLM's
+    /// `max_output_tokens_per_s`).
     pub peak_output_tokens_per_s: f64,
     pub ttft_ms: Distribution,
     pub tpot_ms: Distribution,
@@ -85,6 +118,9 @@ pub struct LevelSummary {
     pub errors: BTreeMap<ErrorClass, ErrorCount>,
     pub token_count_check: Option<TokenCountCheck>,
     pub goodput: Option<Goodput>,
+    /// Connections opened, reused and retried (absent in results written before 0.2).
+    #[serde(default)]
+    pub connections: ConnectionCounts,
 }
 
 impl LevelSummary {
@@ -150,6 +186,13 @@ impl LevelSummary {
                 }
             }
         }
+        for r in &measured {
+            let c = &r.connection;
+            s.connections.opened += u64::from(c.opened);
+            s.connections.reused += u64::from(c.reused);
+            s.connections.retries += u64::from(c.retries);
+            s.connections.stale += u64::from(c.stale);
+        }
         s.token_count_check = token_count_check(&ok);
         if let Some(j) = judged {
             s.goodput = Some(goodput(&measured, j, s.duration_s));
@@ -174,15 +217,25 @@ fn peak_concurrency(records: &[&RequestRecord]) -> u64 {
     peak as u64
 }
 
+/// Tokens are put in the second they arrived, as vLLM does: the first at send + TTFT, each
+/// later event one ITL gap on. An event that carried several tokens counts its share of the
+/// request's tokens, so the totals stay the request's count.
 fn peak_tokens_per_second(ok: &[&RequestRecord]) -> f64 {
-    let mut per_second: BTreeMap<i64, u64> = BTreeMap::new();
+    let origin = ok.iter().map(|r| r.send_s).fold(f64::INFINITY, f64::min);
+    let mut per_second: BTreeMap<i64, f64> = BTreeMap::new();
     for r in ok {
-        if let Some(e2el) = r.e2el_ms {
-            let done = r.send_s + e2el / 1e3;
-            *per_second.entry(done.floor() as i64).or_default() += u64::from(r.output_tokens);
+        let Some(ttft) = r.ttft_ms else {
+            continue;
+        };
+        let events = r.itl_ms.len() + 1;
+        let per_event = f64::from(r.output_tokens) / events as f64;
+        let mut at = r.send_s + ttft / 1e3;
+        for gap in std::iter::once(&0.0).chain(&r.itl_ms) {
+            at += gap / 1e3;
+            *per_second.entry((at - origin).floor() as i64).or_default() += per_event;
         }
     }
-    per_second.values().copied().max().unwrap_or(0) as f64
+    per_second.values().copied().fold(0.0, f64::max)
 }
 
 fn token_count_check(ok: &[&RequestRecord]) -> Option<TokenCountCheck> {
@@ -204,10 +257,17 @@ fn token_count_check(ok: &[&RequestRecord]) -> Option<TokenCountCheck> {
         .map(|&(s, c)| u64::from(s.abs_diff(c)))
         .max()
         .unwrap_or(0);
+    let off = pairs
+        .iter()
+        .filter(|&&(s, c)| {
+            f64::from(s.abs_diff(c)) / f64::from(s) > TokenCountCheck::WARN_RELATIVE_DIFF
+        })
+        .count();
     Some(TokenCountCheck {
         requests_compared: pairs.len() as u64,
         mean_relative_diff: mean,
         max_abs_diff: max,
+        requests_off: off as u64,
     })
 }
 
@@ -290,6 +350,75 @@ mod tests {
         assert_eq!(s.ttft_ms.count, 1);
         assert_eq!(s.ttft_ms.p50, 50.0);
         assert_eq!(s.errors[&ErrorClass::HttpStatus].count, 1);
+    }
+
+    #[test]
+    fn peak_output_counts_tokens_in_the_second_they_arrived() {
+        // Two requests of 11 tokens: first token at 0.05 s, then one every 99 ms to 1.04 s.
+        // By completion second all 22 would land in second 1; by arrival, second 0 holds
+        // the first 10 of each (0.05 .. 0.941 s) and second 1 the last one of each.
+        let recs = vec![ok(0.0, 50.0, 1040.0, 11), ok(0.0, 50.0, 1040.0, 11)];
+        let s = LevelSummary::compute(&recs, None);
+        assert!(
+            (s.peak_output_tokens_per_s - 20.0).abs() < 1e-9,
+            "{}",
+            s.peak_output_tokens_per_s
+        );
+        // Seconds count from the first send, not from the level's start.
+        let late = vec![ok(5.5, 50.0, 1040.0, 11)];
+        let s = LevelSummary::compute(&late, None);
+        assert!((s.peak_output_tokens_per_s - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn token_counts_warn_on_the_share_of_requests_off_not_only_the_mean() {
+        let mut recs: Vec<RequestRecord> = (0..20).map(|_| ok(0.0, 1.0, 2.0, 32)).collect();
+        for r in &mut recs {
+            r.output_tokens_server = Some(32);
+            r.output_tokens_client = Some(32);
+        }
+        // Two of twenty (10 %) off by half: the mean is 5 %, under the 10 % mean threshold.
+        recs[0].output_tokens_client = Some(16);
+        recs[1].output_tokens_client = Some(16);
+        let c = LevelSummary::compute(&recs, None)
+            .token_count_check
+            .unwrap();
+        assert_eq!((c.requests_compared, c.requests_off), (20, 2));
+        assert!(c.mean_relative_diff < TokenCountCheck::WARN_RELATIVE_DIFF);
+        assert!(c.disagrees());
+        recs[1].output_tokens_client = Some(32);
+        let c = LevelSummary::compute(&recs, None)
+            .token_count_check
+            .unwrap();
+        assert!(!c.disagrees(), "one request in twenty is 5 %, not above it");
+    }
+
+    #[test]
+    fn connection_use_is_summed_over_measured_requests() {
+        let mut recs = vec![
+            ok(0.0, 1.0, 2.0, 3),
+            ok(0.0, 1.0, 2.0, 3),
+            ok(0.0, 1.0, 2.0, 3),
+        ];
+        recs[0].connection.opened = 1;
+        recs[1].connection = crate::metrics::ConnectionUse {
+            reused: true,
+            opened: 1,
+            retries: 1,
+            stale: 1,
+        };
+        recs[2].connection.reused = true;
+        recs[2].warmup = true;
+        let c = LevelSummary::compute(&recs, None).connections;
+        assert_eq!(
+            c,
+            ConnectionCounts {
+                opened: 2,
+                reused: 1,
+                retries: 1,
+                stale: 1
+            }
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
-use crate::metrics::Distribution;
+use crate::metrics::{Distribution, SloMetric, TokenCountCheck};
 use crate::result::RunResult;
 
 fn pair(d: &Distribution) -> String {
@@ -75,6 +75,21 @@ pub fn render(result: &RunResult) -> String {
 /// disagreements, SLO violations.
 pub fn notes(result: &RunResult) -> Vec<String> {
     let mut out = Vec::new();
+    let settings = &result.settings;
+    if let Some(served) = &settings.served_model
+        && *served != settings.model
+    {
+        out.push(format!(
+            "the server says it served model `{served}`, not `{}` as asked",
+            settings.model
+        ));
+    }
+    if !settings.unsupported.is_empty() {
+        out.push(format!(
+            "the adapter does not declare it can send {}: run with --allow-unsupported",
+            settings.unsupported.join(", ")
+        ));
+    }
     for l in &result.levels {
         let s = &l.summary;
         for (class, e) in &s.errors {
@@ -89,22 +104,36 @@ pub fn notes(result: &RunResult) -> Vec<String> {
             && c.disagrees()
         {
             out.push(format!(
-                "{}: server and client token counts differ by {:.0} % on average \
-                 (max {} tokens): statistics use the server's counts",
+                "{}: server and client token counts differ by more than {:.0} % on {} of {} \
+                 requests (mean {:.1} %, max {} tokens): statistics use the server's counts",
                 l.label,
+                TokenCountCheck::WARN_RELATIVE_DIFF * 100.0,
+                c.requests_off,
+                c.requests_compared,
                 c.mean_relative_diff * 100.0,
                 c.max_abs_diff
             ));
         }
         if let Some(g) = &s.goodput {
-            let missed: Vec<String> = g
-                .violations
-                .iter()
-                .filter(|(_, n)| **n > 0)
-                .map(|(m, n)| format!("{m} missed by {n}"))
-                .collect();
-            if !missed.is_empty() {
-                out.push(format!("{}: SLO {}", l.label, missed.join(", ")));
+            for o in &g.objectives {
+                let missed = g.violations.get(o.metric.name()).copied().unwrap_or(0);
+                if missed == 0 {
+                    continue;
+                }
+                let dist = match o.metric {
+                    SloMetric::Ttft => &s.ttft_ms,
+                    SloMetric::Tpot => &s.tpot_ms,
+                    SloMetric::Itl => &s.itl_ms,
+                    SloMetric::E2el => &s.e2el_ms,
+                };
+                out.push(format!(
+                    "{}: {missed} of {} requests missed {} ≤ {} ms (p99 {:.0} ms)",
+                    l.label,
+                    s.requests,
+                    o.metric.name(),
+                    o.threshold_ms,
+                    dist.p99
+                ));
             }
         }
     }

@@ -364,6 +364,8 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
             header_names: Vec::new(),
             api_key_set: false,
             tags: all_tags,
+            unsupported: Vec::new(),
+            served_model: None,
         },
         adapter: PluginRef {
             name: backend,

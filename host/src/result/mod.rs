@@ -53,7 +53,9 @@ pub struct RunSettings {
     pub tokenizer: String,
     pub stream: bool,
     pub max_tokens: Option<u32>,
+    /// `min_tokens` as the adapter put it in the requests (not merely as asked).
     pub min_tokens: Option<u32>,
+    /// Whether the adapter put `ignore_eos: true` in the requests (not merely asked).
     pub ignore_eos: bool,
     pub temperature: Option<f32>,
     pub timeout_s: f64,
@@ -61,6 +63,13 @@ pub struct RunSettings {
     pub header_names: Vec<String>,
     pub api_key_set: bool,
     pub tags: Vec<String>,
+    /// Flags the adapter does not declare it can honour, run anyway with
+    /// `--allow-unsupported`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<String>,
+    /// The model the server said it served (`model` in its responses), when it said one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_model: Option<String>,
 }
 
 /// One load level's outcome.

@@ -93,6 +93,8 @@ fn draft_entry(spec: &RunSpec) -> RunEntry {
                 header_names,
                 api_key_set: spec.api_key.is_some(),
                 tags: spec.tags.clone(),
+                unsupported: Vec::new(),
+                served_model: None,
             },
             adapter: PluginRef {
                 name: spec.adapter.clone(),

@@ -68,6 +68,8 @@ pub(crate) fn sample_run(
             header_names: vec![],
             api_key_set: false,
             tags: tags.iter().map(|t| t.to_string()).collect(),
+            unsupported: Vec::new(),
+            served_model: None,
         },
         adapter: PluginRef {
             name: "vllm".into(),

@@ -28,14 +28,22 @@ impl Adapter for OpenAi {
                 .into(),
             framing: Framing::Sse,
             default_path: request::COMPLETIONS_PATH.into(),
-            capabilities: ["completions", "chat", "usage", "reasoning"]
+            capabilities: ["completions", "chat", "usage", "reasoning", "ignore-eos"]
                 .map(String::from)
                 .to_vec(),
         }
     }
 
     fn build_request(req: &GenerationRequest) -> Result<HttpRequest, String> {
-        request::build(req, Extensions::default())
+        // `ignore_eos` only when asked: llama.cpp, vLLM and SGLang honour it, and a server
+        // that rejects unknown fields then says so instead of silently stopping short.
+        request::build(
+            req,
+            Extensions {
+                ignore_eos: true,
+                min_tokens: false,
+            },
+        )
     }
 }
 

@@ -58,15 +58,16 @@ fn chat_goes_to_chat_completions_and_nostream_is_whole_body() {
 }
 
 #[test]
-fn vllm_extensions_are_not_sent_to_a_generic_server() {
+fn ignore_eos_is_sent_when_asked_and_min_tokens_never() {
+    // llama.cpp, vLLM and SGLang honour ignore_eos; min_tokens is vLLM's alone.
     let mut req = GenerationRequest::new("m", Prompt::Text("x".into()), 4);
     req.ignore_eos = true;
     req.min_tokens = Some(4);
     let b = body(&req);
-    assert!(
-        b.get("ignore_eos").is_none() && b.get("min_tokens").is_none(),
-        "{b}"
-    );
+    assert_eq!(b["ignore_eos"], true, "{b}");
+    assert!(b.get("min_tokens").is_none(), "{b}");
+    req.ignore_eos = false;
+    assert!(body(&req).get("ignore_eos").is_none());
 }
 
 #[test]

@@ -147,7 +147,10 @@ async fn serve(app: App, request: Request, kind: Kind) -> Response {
     };
     let plan = app.plan(seq, &req);
     let options = parsed.stream_options.as_ref();
-    let model = parsed.model.unwrap_or_else(|| app.config.model.clone());
+    let model = match parsed.model {
+        Some(asked) if !app.config.own_model_name => asked,
+        _ => app.config.model.clone(),
+    };
     let (id, object) = match kind {
         Kind::Completions => (
             format!("cmpl-{}", request_id(seq, false)),

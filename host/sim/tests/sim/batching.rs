@@ -1,12 +1,17 @@
-//! The continuous-batching model against its closed form: closed-loop clients with evenly
-//! spread start times, measured TTFT and TPOT medians compared with `predict`.
+//! The continuous-batching model against its closed form, in model time: closed-loop
+//! clients with evenly spread start times run through the scheduler's own state machine
+//! (`closed_loop`), so the comparison is exact arithmetic, the same on any machine at any
+//! load. Over HTTP only what no clock can change is checked (step counts, admission refusals,
+//! the `/metrics` gauges); the real clock's lateness is a benchmark figure.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use llm_loadtest_sim::{BatchParams, SimConfig, Slo, Workload, capacity, predict};
+use llm_loadtest_sim::{
+    BatchParams, ClosedLoop, SimConfig, Slo, Workload, capacity, closed_loop, predict,
+};
 use serde_json::json;
 
-use crate::client::{post, runtime, spawn, timing_lock};
+use crate::client::{post, spawn};
 
 const PARAMS: BatchParams = BatchParams {
     max_batch: 16,
@@ -26,97 +31,59 @@ fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
-/// Medians and 95th percentiles of TTFT and TPOT, in ms.
-struct Measured {
-    ttft: f64,
-    tpot: f64,
-    ttft_p95: f64,
-    tpot_p95: f64,
-    steps: u64,
-}
-
-/// Runs `n` closed-loop clients for `rounds` requests each; measures every round but the first.
-async fn measure(params: BatchParams, n: u32, rounds: usize) -> Measured {
-    let sim = spawn(SimConfig::batching(params)).await;
-    let addr = sim.local_addr();
+/// Quantile `q` of TTFT and TPOT in ms over every round but the first (the ramp), and the
+/// number of steps the model took.
+fn measure(params: BatchParams, n: u32, rounds: u32, q: f64) -> (f64, f64, usize) {
     let cycle = predict(&params, WORKLOAD, n, 0.5).unwrap().e2el;
-    let prompt: String = (0..WORKLOAD.input_len).map(|i| format!("w{i} ")).collect();
-    let start = tokio::time::Instant::now();
-    let clients: Vec<_> = (0..n)
-        .map(|k| {
-            let prompt = prompt.clone();
-            // Evenly spread phases, as a ramp-up gives: client k starts k/n of a cycle late.
-            let begin = start + cycle.mul_f64(f64::from(k) / f64::from(n));
-            tokio::spawn(async move {
-                tokio::time::sleep_until(begin).await;
-                let mut samples = Vec::new();
-                for round in 0..rounds {
-                    let body = json!({"prompt": prompt, "max_tokens": WORKLOAD.output_len,
-                        "ignore_eos": true, "stream": true});
-                    let r = post(addr, "/v1/completions", &body.to_string()).await;
-                    assert_eq!(r.status, 200);
-                    let tokens: Vec<Instant> = r.frames.iter().map(|(t, _)| *t).collect();
-                    assert_eq!(tokens.len(), WORKLOAD.output_len as usize + 1);
-                    if round > 0 {
-                        let ttft = (tokens[0] - r.sent_at).as_secs_f64() * 1e3;
-                        let last = tokens[WORKLOAD.output_len as usize - 1];
-                        let tpot = (last - tokens[0]).as_secs_f64() * 1e3
-                            / f64::from(WORKLOAD.output_len - 1);
-                        samples.push((ttft, tpot));
-                    }
-                }
-                samples
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for c in clients {
-        all.extend(c.await.unwrap());
-    }
-    let ttfts: Vec<f64> = all.iter().map(|s| s.0).collect();
-    let tpots: Vec<f64> = all.iter().map(|s| s.1).collect();
-    Measured {
-        ttft: quantile(ttfts.clone(), 0.5),
-        tpot: quantile(tpots.clone(), 0.5),
-        ttft_p95: quantile(ttfts, 0.95),
-        tpot_p95: quantile(tpots, 0.95),
-        steps: sim.stats().scheduler_steps,
-    }
+    let run = closed_loop(
+        params,
+        WORKLOAD,
+        ClosedLoop {
+            clients: n,
+            rounds,
+            stagger: cycle,
+            // A client on the same host answers in well under a step (4 ms here).
+            client_gap: Duration::from_micros(200),
+        },
+    )
+    .unwrap();
+    assert_eq!(run.requests.len(), (n * rounds) as usize);
+    let steady: Vec<_> = run.requests.iter().filter(|r| r.round > 0).collect();
+    assert!(steady.iter().all(|r| r.tokens == WORKLOAD.output_len));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let ttft = steady.iter().map(|r| ms(r.ttft())).collect();
+    let tpot = steady.iter().map(|r| ms(r.tpot().unwrap())).collect();
+    (quantile(ttft, q), quantile(tpot, q), run.steps.len())
 }
 
 #[test]
 fn ttft_and_tpot_rise_with_concurrency_as_the_closed_form_predicts() {
-    let _serial = timing_lock();
-    runtime().block_on(rise_with_concurrency());
-}
-
-async fn rise_with_concurrency() {
     let mut last = (0.0, 0.0);
     println!(
-        "batching model vs closed form (median ms): N  ttft measured/predicted  tpot measured/predicted"
+        "batching model vs closed form (median ms): N  ttft model/predicted  tpot model/predicted"
     );
-    for n in [1u32, 8, 32] {
+    for n in [1u32, 2, 8, 16, 32, 64] {
         let p = predict(&PARAMS, WORKLOAD, n, 0.5).unwrap();
-        let Measured {
-            ttft, tpot, steps, ..
-        } = measure(PARAMS, n, 4).await;
+        let (ttft, tpot, steps) = measure(PARAMS, n, 8, 0.5);
         let (pt, pp) = (
             p.ttft.as_secs_f64() * 1e3,
             p.tpot.unwrap().as_secs_f64() * 1e3,
         );
-        println!("  {n:>3}  {ttft:>8.2} / {pt:>8.2}  {tpot:>7.2} / {pp:>7.2}   ({steps} steps)");
-        // 20 % plus 2 ms: the client's own delays, and the discrete effects the median of a
-        // few dozen samples does not smooth.
+        println!("  {n:>3}  {ttft:>8.3} / {pt:>8.3}  {tpot:>7.3} / {pp:>7.3}   ({steps} steps)");
+        // The closed form spreads the others' prefills evenly over a cycle; the model puts
+        // them on whole steps. Measured: within 3.1 % at every N here (deterministic).
+        const TOL: f64 = 0.04;
         assert!(
-            (ttft - pt).abs() <= 0.2 * pt + 2.0,
-            "N={n}: ttft {ttft:.2} vs {pt:.2}"
+            (ttft - pt).abs() <= TOL * pt,
+            "N={n}: ttft {ttft:.3} vs {pt:.3}"
         );
         assert!(
-            (tpot - pp).abs() <= 0.2 * pp + 2.0,
-            "N={n}: tpot {tpot:.2} vs {pp:.2}"
+            (tpot - pp).abs() <= TOL * pp,
+            "N={n}: tpot {tpot:.3} vs {pp:.3}"
         );
+        // TTFT rises without bound past saturation; TPOT stops rising once the batch is full.
         assert!(
-            ttft > last.0 && tpot > last.1,
+            ttft > last.0 && tpot >= last.1,
             "latency rises with concurrency"
         );
         last = (ttft, tpot);
@@ -124,43 +91,27 @@ async fn rise_with_concurrency() {
 }
 
 #[test]
-fn capacity_matches_the_simulators_measured_attainment() {
-    let _serial = timing_lock();
-    runtime().block_on(capacity_attainment());
-}
-
-async fn capacity_attainment() {
+fn capacity_matches_the_models_measured_attainment() {
     let slo: Slo = "ttft:40ms".parse().unwrap();
     let cap = capacity(&PARAMS, WORKLOAD, &slo, 0.95);
     let n = cap.max_concurrency;
-    println!(
-        "capacity for {slo:?} at 95 %: {n} clients (slots {})",
-        cap.slots
-    );
     assert!(n > 1);
-    let at = measure(PARAMS, n, 4).await;
-    let over = measure(PARAMS, n * 3 / 2, 4).await;
-    let predicted_over = predict(&PARAMS, WORKLOAD, n * 3 / 2, 0.95).unwrap();
+    let (at, _, _) = measure(PARAMS, n, 8, 0.95);
+    let (next, _, _) = measure(PARAMS, n + 1, 8, 0.95);
+    let (over, _, _) = measure(PARAMS, n * 3 / 2, 8, 0.95);
     println!(
-        "  p95 ttft at {n}: {:.2} ms (tpot p95 {:.2}); at {}: {:.2} ms (predicted {:.2})",
-        at.ttft_p95,
-        at.tpot_p95,
-        n * 3 / 2,
-        over.ttft_p95,
-        predicted_over.ttft.as_secs_f64() * 1e3
+        "capacity for {slo:?} at 95 %: {n} clients (slots {}); p95 ttft {at:.3} ms at {n}, {next:.3} at {}, {over:.3} at {}",
+        cap.slots,
+        n + 1,
+        n * 3 / 2
     );
-    assert!(
-        at.ttft_p95 <= 40.0 * 1.15 + 2.0,
-        "at capacity p95 ttft {:.2}",
-        at.ttft_p95
-    );
-    assert!(
-        over.ttft_p95 > 40.0,
-        "past capacity p95 ttft {:.2}",
-        over.ttft_p95
-    );
+    assert!(at <= 40.0, "at capacity p95 ttft {at:.3}");
+    assert!(over > 40.0, "past capacity p95 ttft {over:.3}");
 }
 
+/// Over HTTP: a sequence too long for the KV budget is refused, and the two that fit one at a
+/// time take exactly 2 × 10 steps whatever the clock does (admission order itself is checked
+/// in model time by the scheduler's unit tests).
 #[tokio::test]
 async fn kv_budget_queues_and_oversize_requests_are_refused() {
     let params = BatchParams {
@@ -180,12 +131,9 @@ async fn kv_budget_queues_and_oversize_requests_are_refused() {
         post(addr, "/v1/completions", &body),
         post(addr, "/v1/completions", &body)
     );
-    let first_done = a.frames.last().unwrap().0.min(b.frames.last().unwrap().0);
-    let second_first = a.frames[0].0.max(b.frames[0].0);
-    assert!(
-        second_first >= first_done,
-        "the second sequence starts after the first ends"
-    );
+    assert_eq!((a.status, b.status), (200, 200));
+    assert_eq!((a.frames.len(), b.frames.len()), (11, 11));
+    // Had both run at once, 10 steps would have served them.
     assert_eq!(sim.stats().scheduler_steps, 20);
 
     let too_long = json!({"prompt": prompt, "max_tokens": 25, "ignore_eos": true}).to_string();
@@ -201,10 +149,13 @@ async fn kv_budget_queues_and_oversize_requests_are_refused() {
 
 #[tokio::test]
 async fn metrics_show_running_and_waiting() {
+    // A step of an hour: once the five requests are in, the state holds for the whole test, so
+    // it is waited for, not raced against. How many the first step admitted (one, or two if
+    // they arrived together) is the scheduler's business; /metrics must say what it holds.
     let params = BatchParams {
         max_batch: 2,
         prefill_us_per_token: 0.0,
-        step_base_us: 20_000.0,
+        step_base_us: 3.6e9,
         step_per_seq_us: 0.0,
         kv_tokens: 1_000,
     };
@@ -218,25 +169,32 @@ async fn metrics_show_running_and_waiting() {
             tokio::spawn(async move { post(addr, "/v1/completions", &body).await })
         })
         .collect();
-    // Wait (bounded) until the scheduler has admitted its two and queued the rest.
+    // Polls until the five requests have reached the scheduler; the bound (a minute) is only
+    // there so a broken scheduler fails instead of hanging.
     let mut seen = None;
-    for _ in 0..200 {
+    for _ in 0..12_000 {
         let s = sim.stats();
-        if s.running == 2 && s.queue_depth == 3 {
+        if s.running + s.queue_depth == 5 {
             seen = Some(crate::client::get(addr, "/metrics").await.text());
             break;
         }
-        tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let text = seen.expect("two running and three waiting within a second");
-    assert!(
-        text.contains("vllm:num_requests_running{engine=\"0\",model_name=\"sim-llama\"} 2.0"),
-        "{text}"
+    let text = seen.expect("five requests at the scheduler");
+    let s = sim.stats();
+    assert!((1..=2).contains(&s.running), "{} running", s.running);
+    let gauge = |name: &str, value: String| {
+        let line = format!("vllm:{name}{{engine=\"0\",model_name=\"sim-llama\"}} {value}");
+        assert!(text.contains(&line), "{line} not in {text}");
+    };
+    gauge("num_requests_running", format!("{}.0", s.running));
+    gauge("num_requests_waiting", format!("{}.0", s.queue_depth));
+    // Each running sequence holds 1 prompt + 20 output tokens of the 1,000.
+    gauge(
+        "kv_cache_usage_perc",
+        format!("{:?}", s.running as f64 * 21.0 / 1_000.0),
     );
-    assert!(text.contains("vllm:num_requests_waiting{engine=\"0\",model_name=\"sim-llama\"} 3.0"));
-    assert!(text.contains("vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"sim-llama\"} 0.042"));
     for c in clients {
-        assert_eq!(c.await.unwrap().status, 200);
+        c.abort();
     }
 }

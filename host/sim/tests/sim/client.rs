@@ -10,26 +10,6 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use llm_loadtest_sim::{SimConfig, SimHandle};
 
-/// Held by the tests whose figures depend on having the CPU to themselves (the 1 000-stream
-/// test would otherwise skew the batching comparisons running beside it).
-pub static TIMING_SENSITIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Takes [`TIMING_SENSITIVE`], whatever a failed test left behind.
-pub fn timing_lock() -> std::sync::MutexGuard<'static, ()> {
-    TIMING_SENSITIVE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// A two-worker runtime for a timing-sensitive test.
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// Starts a simulator on 127.0.0.1 with an OS-chosen port.
 pub async fn spawn(config: SimConfig) -> SimHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

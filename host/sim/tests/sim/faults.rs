@@ -164,10 +164,13 @@ async fn a_stall_holds_the_stream_silent_then_cuts_it() {
         "the connection is cut after the stall"
     );
     assert!(!r.frames.is_empty(), "some tokens arrive first");
-    let silent = r.frames.last().unwrap().0.elapsed();
+    // The stall starts after the request arrived and the cut comes a whole stall later, so
+    // seen from the client the exchange lasts at least that long, however late anything ran
+    // (how long the client took to read the last token before the stall is not knowable).
+    let lasted = r.sent_at.elapsed();
     assert!(
-        silent >= Duration::from_millis(250),
-        "silent for only {silent:?}"
+        lasted >= Duration::from_millis(300),
+        "cut {lasted:?} after sending"
     );
 }
 

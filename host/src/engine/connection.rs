@@ -1,0 +1,282 @@
+//! The run's connections: at most one per request in flight, reused most-recent first, and
+//! never the reason a request fails.
+//!
+//! Why not hyper-util's pooled client: it opens a new socket whenever a response is still
+//! being wound down when the next request starts (8 sockets for 4 streams against vLLM),
+//! keeps idle sockets 90 s while uvicorn drops them after 5 s, and retries only requests
+//! whose bytes never left. llama.cpp closes the connection right after every streamed
+//! response while advertising keep-alive; a request written onto that socket in the
+//! microseconds before the close is seen dies with no response byte, and the server never saw
+//! it. So this pool owns the policy:
+//! - a lease per request; the connection goes back only after a clean end of its response;
+//! - before reuse, a connection the server closed, or one idle longer than
+//!   [`IDLE_TIMEOUT`] (below uvicorn's 5 s keep-alive), is dropped;
+//! - a request that fails before any response byte on a reused connection is sent once more on
+//!   a fresh one and counted as a retry, so a server's keep-alive policy never shows as a
+//!   failed request; the same failure on a fresh connection is a `send` error;
+//! - a server whose reused connections have died unanswered [`LEARN_AFTER`] times and never
+//!   answered once is taken to close after every response: from then on each request gets a
+//!   fresh connection, so the retry's extra round trip stops landing in TTFT.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+
+use crate::metrics::ConnectionUse;
+
+/// A connection idle this long is not reused: below the 5 s keep-alive of uvicorn (vLLM,
+/// SGLang) and llama.cpp, so the server never closes it under a request we are sending.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// How long a connection may take to open before the request is a `connect` error.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a reused connection may take to finish winding down its previous response.
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Reused connections that must die unanswered, with none answering, before the pool stops
+/// reusing connections to this server.
+pub const LEARN_AFTER: u64 = 2;
+
+/// Why a request got no response.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No connection could be made.
+    #[error("could not connect to {authority}: {reason}")]
+    Connect { authority: String, reason: String },
+    /// The request was written but the connection closed (or failed) before any response.
+    #[error("{authority} closed the connection before answering: {reason}")]
+    Send { authority: String, reason: String },
+}
+
+/// A connection lent to one request. Drop it to close the connection; give it back with
+/// [`ConnectionPool::give_back`] once its response has ended cleanly.
+pub struct Lease {
+    sender: SendRequest<Full<Bytes>>,
+}
+
+struct Idle {
+    sender: SendRequest<Full<Bytes>>,
+    since: Instant,
+}
+
+/// Connections to one server (`host:port`).
+pub struct ConnectionPool {
+    authority: String,
+    idle: Mutex<VecDeque<Idle>>,
+    idle_timeout: Duration,
+    /// Reused connections that answered, and that died unanswered.
+    reuse_answered: AtomicU64,
+    reuse_died: AtomicU64,
+}
+
+impl std::fmt::Debug for ConnectionPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionPool")
+            .field("authority", &self.authority)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnectionPool {
+    /// A pool for `authority` (`host:port`; port 80 when none is given).
+    pub fn new(authority: &str) -> Self {
+        Self::with_idle_timeout(authority, IDLE_TIMEOUT)
+    }
+
+    /// As [`ConnectionPool::new`], dropping connections idle `idle_timeout` or longer.
+    pub fn with_idle_timeout(authority: &str, idle_timeout: Duration) -> Self {
+        let authority = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        Self {
+            authority,
+            idle: Mutex::new(VecDeque::new()),
+            idle_timeout,
+            reuse_answered: AtomicU64::new(0),
+            reuse_died: AtomicU64::new(0),
+        }
+    }
+
+    /// Idle connections held now.
+    pub fn idle_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether this server has been seen to close every connection after one response.
+    pub fn closes_after_each_response(&self) -> bool {
+        self.reuse_answered.load(Relaxed) == 0 && self.reuse_died.load(Relaxed) >= LEARN_AFTER
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
+        // The queue is consistent between any two statements: a poisoned lock is still usable.
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends `request` (an absolute URI on this pool's server) and returns the response head
+    /// with the connection it came on.
+    pub async fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        used: &mut ConnectionUse,
+    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        let request = self.origin_form(request);
+        let mut lease = self.checkout(used).await?;
+        if !used.reused {
+            return match lease.sender.send_request(request).await {
+                Ok(response) => Ok((response, lease)),
+                Err(e) => Err(self.send_error(&e)),
+            };
+        }
+        let again = duplicate(&request);
+        match lease.sender.send_request(request).await {
+            Ok(response) => {
+                self.reuse_answered.fetch_add(1, Relaxed);
+                Ok((response, lease))
+            }
+            Err(e) if unanswered(&e) => {
+                self.reuse_died.fetch_add(1, Relaxed);
+                tracing::debug!(
+                    server = %self.authority,
+                    error = %error_chain(&e),
+                    "a reused connection closed before answering; sending again on a fresh one"
+                );
+                drop(lease);
+                used.retries += 1;
+                lease = self.open(used).await?;
+                match lease.sender.send_request(again).await {
+                    Ok(response) => Ok((response, lease)),
+                    Err(e) => Err(self.send_error(&e)),
+                }
+            }
+            Err(e) => Err(self.send_error(&e)),
+        }
+    }
+
+    /// Takes back a connection whose response was read to its end.
+    pub fn give_back(&self, lease: Lease) {
+        if lease.sender.is_closed() || self.closes_after_each_response() {
+            return;
+        }
+        self.lock().push_back(Idle {
+            sender: lease.sender,
+            since: Instant::now(),
+        });
+    }
+
+    async fn checkout(&self, used: &mut ConnectionUse) -> Result<Lease, SendError> {
+        loop {
+            // Most recent first: the freshest connection is the least likely to be closed.
+            let Some(idle) = self.lock().pop_back() else {
+                return self.open(used).await;
+            };
+            let Idle { mut sender, since } = idle;
+            if sender.is_closed() || since.elapsed() >= self.idle_timeout {
+                used.stale += 1;
+                continue;
+            }
+            // The connection may still be finishing its previous response.
+            match tokio::time::timeout(READY_TIMEOUT, sender.ready()).await {
+                Ok(Ok(())) => {
+                    used.reused = true;
+                    return Ok(Lease { sender });
+                }
+                _ => used.stale += 1,
+            }
+        }
+    }
+
+    async fn open(&self, used: &mut ConnectionUse) -> Result<Lease, SendError> {
+        used.opened += 1;
+        let connect_error = |reason: String| SendError::Connect {
+            authority: self.authority.clone(),
+            reason,
+        };
+        let tcp = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio::net::TcpStream::connect(&self.authority),
+        )
+        .await
+        .map_err(|_| connect_error(format!("no connection within {CONNECT_TIMEOUT:?}")))?
+        .map_err(|e| connect_error(e.to_string()))?;
+        // Without TCP_NODELAY a small request can wait for a delayed ACK (40 ms).
+        tcp.set_nodelay(true)
+            .map_err(|e| connect_error(e.to_string()))?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| connect_error(error_chain(&e)))?;
+        tokio::spawn(async move {
+            // Ends when the lease is dropped or the server closes; errors reach the request.
+            let _ = connection.await;
+        });
+        Ok(Lease { sender })
+    }
+
+    fn send_error(&self, e: &hyper::Error) -> SendError {
+        SendError::Send {
+            authority: self.authority.clone(),
+            reason: error_chain(e),
+        }
+    }
+
+    /// HTTP/1.1 servers are asked for the path, with the server named in `Host`.
+    fn origin_form(&self, mut request: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+        if !request.headers().contains_key(http::header::HOST)
+            && let Some(host) = request.uri().authority()
+            && let Ok(value) = HeaderValue::from_str(host.as_str())
+        {
+            request.headers_mut().insert(http::header::HOST, value);
+        }
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        if let Ok(uri) = path.parse::<Uri>() {
+            *request.uri_mut() = uri;
+        }
+        request
+    }
+}
+
+/// Whether a failed send got no response at all: the connection closed or broke under it.
+/// A malformed response, a timeout or our own request's fault are not.
+fn unanswered(e: &hyper::Error) -> bool {
+    !(e.is_parse() || e.is_user() || e.is_timeout())
+}
+
+fn duplicate(request: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut again = Request::new(request.body().clone());
+    *again.method_mut() = request.method().clone();
+    *again.uri_mut() = request.uri().clone();
+    *again.version_mut() = request.version();
+    *again.headers_mut() = request.headers().clone();
+    again
+}
+
+/// An error and its causes, as one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
+}

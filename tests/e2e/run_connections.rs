@@ -1,0 +1,171 @@
+//! What the engine's own connection handling may never do: lose a request the server never
+//! saw, open more connections than requests in flight, or call a send failure a stream error.
+//! And what the flags ask is what is sent, or the run says so.
+use llm_loadtest::metrics::ErrorClass;
+use llm_loadtest::runner::{self, RunError};
+use tokio::io::AsyncReadExt;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{fixed, run, runtime, sim, spec};
+
+/// llama.cpp closes the connection right after every streamed response while advertising
+/// keep-alive: every request must still reach the server exactly once and succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_after_every_stream_loses_no_request() {
+    let mut cfg = fixed(2, 1);
+    cfg.close_after_stream = true;
+    let server = sim(cfg).await;
+    let out = run(&spec(&server, 4, 60, 8)).await;
+    let s = &out.result.levels[0].summary;
+    assert_eq!((s.completed, s.failed), (60, 0), "{:?}", s.errors);
+    let stats = server.stats();
+    assert_eq!(
+        stats.requests_received, 60,
+        "each request reached the server once"
+    );
+    assert_eq!(
+        stats.connections_accepted, 60,
+        "a fresh connection for every request"
+    );
+    assert_eq!(s.connections.opened, 60, "{:?}", s.connections);
+    // Every reused connection had been closed by the server, so each one reused died
+    // unanswered and was retried; after LEARN_AFTER of those the pool stops reusing.
+    // (Whether a close is seen before reuse, `stale`, or after, `retries`, is a race.)
+    assert_eq!(
+        s.connections.retries, s.connections.reused,
+        "{:?}",
+        s.connections
+    );
+    assert!(
+        s.connections.retries <= llm_loadtest::engine::connection::LEARN_AFTER + 3,
+        "the pool kept reusing: {:?}",
+        s.connections
+    );
+    assert!(out.records[0].iter().all(|r| r.output_tokens == 8));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_never_outnumber_the_requests_in_flight() {
+    let server = sim(fixed(2, 1)).await;
+    let out = run(&spec(&server, 4, 60, 4)).await;
+    let s = &out.result.levels[0].summary;
+    assert_eq!(s.failed, 0, "{:?}", s.errors);
+    let stats = server.stats();
+    assert!(
+        stats.connections_peak <= 4 && stats.connections_accepted <= 4,
+        "{} accepted, {} at once, for concurrency 4",
+        stats.connections_accepted,
+        stats.connections_peak
+    );
+    assert_eq!(s.connections.opened, stats.connections_accepted);
+    assert_eq!(s.connections.reused + s.connections.opened, 60);
+    assert_eq!(s.connections.retries, 0);
+    server.shutdown().await.unwrap();
+}
+
+/// A server that reads each request and hangs up without a byte of answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_connection_closed_unanswered_is_a_send_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hang_up = tokio::spawn(async move {
+        for _ in 0..3 {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = tcp.read(&mut buf).await;
+        }
+    });
+    let out = run(&spec_at(&format!("http://{addr}"), 3)).await;
+    let s = &out.result.levels[0].summary;
+    assert_eq!(s.failed, 3);
+    assert_eq!(s.errors[&ErrorClass::Send].count, 3, "{:?}", s.errors);
+    assert!(out.records[0].iter().all(|r| r.connection.retries == 0));
+    hang_up.await.unwrap();
+}
+
+fn spec_at(url: &str, n: u64) -> runner::RunSpec {
+    runner::RunSpec {
+        model: Some("m".into()),
+        levels: vec![llm_loadtest::engine::LevelPlan {
+            load: llm_loadtest::engine::Load::Concurrency { concurrency: 1 },
+            bound: llm_loadtest::engine::Bound::Requests(n),
+            warmup: llm_loadtest::engine::Warmup::None,
+            seed: 1,
+        }],
+        dataset: llm_loadtest::dataset::DatasetSpec::Synthetic {
+            input_len: 16,
+            output_len: 4,
+            range_ratio: 0.0,
+            prefix_len: 0,
+        },
+        timeout: std::time::Duration::from_secs(300),
+        ..runner::RunSpec::new(url, "vllm")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flag_the_adapter_cannot_send_refuses_the_run_naming_one_that_can() {
+    let server = sim(fixed(1, 1)).await;
+    let mut sp = spec(&server, 1, 2, 4);
+    sp.adapter = "ollama".into();
+    let (tx, _rx) = broadcast::channel(16);
+    let refused = runner::execute(&sp, &runtime(), tx, CancellationToken::new()).await;
+    let Err(RunError::Unsupported(message)) = refused else {
+        panic!(
+            "--ignore-eos through ollama ran: {:?}",
+            refused.map(|o| o.result.settings)
+        );
+    };
+    assert!(message.contains("--ignore-eos"), "{message}");
+    assert!(message.contains("--adapter vllm"), "{message}");
+    assert!(message.contains("--allow-unsupported"), "{message}");
+
+    sp.allow_unsupported = true;
+    let out = run(&sp).await;
+    assert_eq!(out.result.settings.unsupported, ["--ignore-eos"]);
+
+    // The generic adapter sends ignore_eos when asked, and the result says it was sent.
+    sp.adapter = "openai".into();
+    sp.allow_unsupported = false;
+    let out = run(&sp).await;
+    assert!(out.result.settings.ignore_eos);
+    assert!(out.result.settings.unsupported.is_empty());
+    assert!(out.records[0].iter().all(|r| r.output_tokens == 4));
+    // Asked for nothing, sent nothing.
+    sp.ignore_eos = false;
+    let out = run(&sp).await;
+    assert!(!out.result.settings.ignore_eos);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_the_server_served_is_recorded_and_a_mismatch_noted() {
+    let mut cfg = fixed(1, 1);
+    cfg.own_model_name = true;
+    let server = sim(cfg).await;
+    let mut sp = spec(&server, 1, 2, 4);
+    sp.model = Some("nope".into());
+    let out = run(&sp).await;
+    assert_eq!(out.result.settings.model, "nope");
+    assert_eq!(
+        out.result.settings.served_model.as_deref(),
+        Some("sim-llama")
+    );
+    let notes = llm_loadtest::report::table::notes(&out.result);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("served model `sim-llama`, not `nope`")),
+        "{notes:?}"
+    );
+    sp.model = Some("sim-llama".into());
+    let out = run(&sp).await;
+    let notes = llm_loadtest::report::table::notes(&out.result);
+    assert!(
+        !notes.iter().any(|n| n.contains("served model")),
+        "{notes:?}"
+    );
+    server.shutdown().await.unwrap();
+}
