@@ -27,6 +27,7 @@ fn invalid_flags_exit_2_with_a_message() {
         vec!["run", "--slo", "latency:1s"],
         vec!["run", "--no-such-flag"],
         vec!["run", "--extra-body", "not json"],
+        vec!["run", "--no-stream", "--slo", "ttft:1s"],
     ] {
         let out = cmd(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -230,5 +231,66 @@ async fn ctrl_c_stops_and_writes_what_was_measured() {
         "level 1 is kept whole"
     );
     assert!(!result.levels[0].interrupted);
+    server.shutdown().await.unwrap();
+}
+
+/// A whole body arrives at once: TTFT, TPOT and ITL are not measured (`-` in the table,
+/// `null` in the result), E2EL and throughput are, and an e2el objective is judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_stream_leaves_streaming_metrics_unmeasured() {
+    let server = sim(fixed(5, 1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.json");
+    let url = format!("http://{}", server.local_addr());
+    let out = cmd(&[
+        "run",
+        "--server",
+        &url,
+        "--model",
+        "m",
+        "--no-stream",
+        "--concurrency",
+        "2",
+        "--num-prompts",
+        "6",
+        "--input-len",
+        "8",
+        "--output-len",
+        "4",
+        "--ignore-eos",
+        "--slo",
+        "e2el:10min",
+        "--no-progress",
+        "--no-save",
+        "--output",
+        path.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let s = &json["levels"][0]["summary"];
+    for unmeasured in ["ttft_ms", "tpot_ms", "itl_ms"] {
+        assert!(s[unmeasured].is_null(), "{unmeasured}: {}", s[unmeasured]);
+    }
+    assert_eq!(s["e2el_ms"]["count"], 6);
+    assert_eq!(s["completed"], 6);
+    assert_eq!(s["total_output_tokens"], 24);
+    assert_eq!(s["goodput"]["good"], 6);
+    let result = RunResult::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(result.levels[0].summary.ttft_ms.count, 0, "null reads back");
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("c=2"))
+        .unwrap_or_else(|| panic!("no c=2 row: {stdout}"));
+    // TTFT, TPOT and ITL columns.
+    assert!(row.matches(" - ").count() >= 3, "{row}");
     server.shutdown().await.unwrap();
 }

@@ -87,7 +87,19 @@ async fn ttft_itl_tpot_e2el_add_up_and_never_beat_the_simulator_clock() {
     );
     assert_eq!(s.itl_ms.count, 24 * u64::from(N - 1));
     assert_eq!(s.total_output_tokens, 24 * u64::from(N));
-    assert_eq!(s.total_input_tokens, 24 * 32);
+    // The simulator counts prompt words, not cl100k tokens: the totals are its counts, and
+    // the workload check sets them beside what was asked.
+    let server_input: u64 = recs
+        .iter()
+        .map(|r| u64::from(r.prompt_tokens_server.expect("usage")))
+        .sum();
+    assert_eq!(s.total_input_tokens, server_input);
+    let w = s.workload.as_ref().expect("the simulator reports usage");
+    assert_eq!((w.input_requests, w.output_requests), (24, 24));
+    assert_eq!(w.requested_input_tokens, 24 * 32);
+    assert_eq!(w.server_input_tokens, server_input);
+    assert_eq!(w.requested_output_tokens, 24 * u64::from(N));
+    assert_eq!(w.server_output_tokens, 24 * u64::from(N));
     // Never more than the 4 slots in flight. Exactly 4 at once would need
     // the workers' sends to overlap, which a loaded machine does not owe.
     assert!(

@@ -96,7 +96,16 @@ async fn run_saves_and_export_import_round_trips() {
     .await;
     let level_file = files.path().join("v-1-c4.json");
     let imported = ok({
-        let mut c = cmd(d, &["import", "--tag", "from-vllm"]);
+        let mut c = cmd(
+            d,
+            &[
+                "import",
+                "--tag",
+                "from-vllm",
+                "--server",
+                "http://gpu-box:8000",
+            ],
+        );
         c.arg(&level_file);
         c
     })
@@ -111,6 +120,9 @@ async fn run_saves_and_export_import_round_trips() {
         &back.entry.result.levels[0].summary,
     );
     assert_eq!(back.entry.result.levels[0].label, "c=4");
+    assert_eq!(back.entry.result.settings.server, "http://gpu-box:8000");
+    // The export wrote the server's prompt counts, so the import reads the same tokens back.
+    assert_eq!(a.total_input_tokens, b.total_input_tokens);
     assert_eq!((a.completed, a.failed), (b.completed, b.failed));
     assert!((a.ttft_ms.p99 - b.ttft_ms.p99).abs() < 1e-6);
     assert!((a.e2el_ms.p50 - b.e2el_ms.p50).abs() < 1e-6);
@@ -123,6 +135,9 @@ async fn run_saves_and_export_import_round_trips() {
         "{cmp}"
     );
     assert!(cmp.contains("within noise"), "{cmp}");
+    // Same workload, the same tokens per request: nothing to warn about, even though the
+    // import knows no adapter or dataset.
+    assert!(!cmp.contains("Workloads differ"), "{cmp}");
     assert!(!cmp.contains("worse") && !cmp.contains("better"), "{cmp}");
 
     ok(cmd(d, &["delete", &vllm_id])).await;

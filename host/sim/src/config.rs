@@ -84,6 +84,11 @@ pub struct SimConfig {
     /// (by default responses echo the requested name, as a single-model vLLM would accept).
     #[arg(long, help_heading = "Server behaviour")]
     pub own_model_name: bool,
+    /// Close a connection that has carried no request for this long, as uvicorn (vLLM's HTTP
+    /// server) does after 5 s; a request written as it closes is lost, which the server never
+    /// sees. Off by default.
+    #[arg(long, value_parser = parse_duration, help_heading = "Server behaviour")]
+    pub keep_alive_idle: Option<Duration>,
 }
 
 impl Default for SimConfig {

@@ -9,17 +9,38 @@
 //! makes the next read see end-of-file, so the server closes the connection as soon as the
 //! response is out, with keep-alive still advertised. Whole-body responses keep the
 //! connection, as llama.cpp does.
+//!
+//! A keep-alive idle timeout (uvicorn, vLLM's HTTP server, closes a connection that carried
+//! no request for 5 s) needs to know when a connection is between requests, which the bytes
+//! alone do not say for a whole-body response. So each connection shares a [`ConnState`]
+//! with the requests it carries: a middleware counts a request in flight from its head until
+//! its response body is dropped, and wakes the connection's read when the count falls to
+//! zero. From then, a read that finds no bytes for the timeout sees end-of-file and hyper
+//! closes the connection, as uvicorn does; a request slower than the timeout is never cut.
+//! Bytes that come in while nothing is in flight mark a request arriving until the middleware
+//! sees it, so a request is never cut between its first byte and its handler either. The
+//! timer starts only once a connection has carried a request: a client that connects and
+//! writes late on a loaded machine is not what the option reproduces.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::serve::IncomingStream;
+use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::{Instant, Sleep};
 
 use crate::stats::Stats;
 
@@ -31,6 +52,8 @@ pub(crate) struct SimListener {
     pub inner: TcpListener,
     pub stats: Arc<Stats>,
     pub close_after_stream: bool,
+    /// Close a connection that carries no request for this long.
+    pub keep_alive_idle: Option<Duration>,
 }
 
 impl axum::serve::Listener for SimListener {
@@ -54,6 +77,9 @@ impl axum::serve::Listener for SimListener {
                             close_after_stream: self.close_after_stream,
                             tail: [0; 5],
                             closing: false,
+                            state: Arc::new(ConnState::default()),
+                            keep_alive_idle: self.keep_alive_idle,
+                            idle: None,
                         },
                         addr,
                     );
@@ -79,6 +105,90 @@ pub(crate) struct SimConnection {
     tail: [u8; 5],
     /// A streamed response has ended: reads see end-of-file from now on.
     closing: bool,
+    /// Shared with the requests this connection carries.
+    state: Arc<ConnState>,
+    keep_alive_idle: Option<Duration>,
+    /// Armed while no request is in flight and no byte has come in since.
+    idle: Option<Pin<Box<Sleep>>>,
+}
+
+/// What a connection and the requests on it share.
+#[derive(Default)]
+pub(crate) struct ConnState {
+    in_flight: AtomicUsize,
+    /// Bytes came in while no request was in flight; cleared when the request is handled.
+    arriving: AtomicBool,
+    /// The connection has carried a request: the idle timer may run.
+    served: AtomicBool,
+    /// The connection's read, woken when the last request in flight ends.
+    read: AtomicWaker,
+}
+
+/// The connection a request came on, for [`track_in_flight`].
+#[derive(Clone)]
+pub(crate) struct SimPeer(Arc<ConnState>);
+
+impl Connected<IncomingStream<'_, SimListener>> for SimPeer {
+    fn connect_info(stream: IncomingStream<'_, SimListener>) -> Self {
+        SimPeer(Arc::clone(&stream.io().state))
+    }
+}
+
+/// Middleware: counts the request in flight on its connection until its response body is
+/// dropped (sent whole, or abandoned by a client that went away).
+pub(crate) async fn track_in_flight(request: Request, next: Next) -> Response {
+    let Some(ConnectInfo(SimPeer(state))) = request.extensions().get().cloned() else {
+        return next.run(request).await;
+    };
+    state.in_flight.fetch_add(1, AcqRel);
+    state.arriving.store(false, Release);
+    state.served.store(true, Release);
+    let guard = InFlight(state);
+    let (parts, body) = next.run(request).await.into_parts();
+    Response::from_parts(
+        parts,
+        Body::new(Tracked {
+            body,
+            _guard: guard,
+        }),
+    )
+}
+
+struct InFlight(Arc<ConnState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, AcqRel) == 1 {
+            self.0.read.wake();
+        }
+    }
+}
+
+/// A response body that holds its request's [`InFlight`] until it is dropped; everything
+/// else, the size hint above all (it decides the framing), is the inner body's.
+struct Tracked {
+    body: Body,
+    _guard: InFlight,
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 impl SimConnection {
@@ -114,7 +224,37 @@ impl AsyncRead for SimConnection {
         if self.closing {
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
+        let filled = buf.filled().len();
+        let polled = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        let Some(timeout) = self.keep_alive_idle else {
+            return polled;
+        };
+        if !matches!(polled, Poll::Pending) {
+            // Bytes, end-of-file or an error: not idle.
+            if buf.filled().len() > filled && self.state.in_flight.load(Acquire) == 0 {
+                self.state.arriving.store(true, Release);
+            }
+            self.idle = None;
+            return polled;
+        }
+        self.state.read.register(cx.waker());
+        let state = &self.state;
+        if !state.served.load(Acquire)
+            || state.arriving.load(Acquire)
+            || state.in_flight.load(Acquire) > 0
+        {
+            self.idle = None;
+            return Poll::Pending;
+        }
+        let idle = self
+            .idle
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + timeout)));
+        if idle.as_mut().poll(cx).is_ready() {
+            self.stats.connections_idle_closed.fetch_add(1, Relaxed);
+            self.closing = true;
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
     }
 }
 
@@ -181,6 +321,9 @@ mod tests {
             close_after_stream: true,
             tail: [0; 5],
             closing: false,
+            state: Arc::new(ConnState::default()),
+            keep_alive_idle: None,
+            idle: None,
         };
         conn.wrote(b"5\r\nhello\r\n0\r");
         assert!(!conn.closing);

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::connection::SimListener;
+use crate::connection::{SimListener, SimPeer, track_in_flight};
 use axum::Router;
 use axum::routing::{get, post};
 use http::StatusCode;
@@ -42,6 +42,7 @@ fn router(app: App) -> Router {
         .route("/v2/health/ready", get(triton::ready))
         .route("/v2/health/live", get(triton::ready))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(track_in_flight))
         .with_state(app)
 }
 
@@ -79,15 +80,19 @@ pub async fn start(
         inner: listener,
         stats: Arc::clone(&stats),
         close_after_stream: config.close_after_stream,
+        keep_alive_idle: config.keep_alive_idle,
     };
     let app = App::new(config, timing, Arc::clone(&stats), clock.clone(), inbox);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        let served = axum::serve(listener, router(app))
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            router(app).into_make_service_with_connect_info::<SimPeer>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        })
+        .await;
         if let Some(task) = scheduler_task {
             task.abort();
         }

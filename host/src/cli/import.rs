@@ -16,6 +16,10 @@ pub struct ImportArgs {
     /// Result files: llm-loadtest JSON, or vLLM bench serve JSON (one level each).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// The server a vLLM result was measured against (vLLM's result names none; shown as
+    /// `unknown` without this).
+    #[arg(long)]
+    pub server: Option<String>,
     /// Labels added to the imported runs (repeatable).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
@@ -34,7 +38,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         let value: serde_json::Value =
             serde_json::from_str(&text).with_context(|| format!("{name} is not JSON"))?;
         let id = if import_vllm::looks_like_vllm(&value) {
-            let imp = import_vllm::import(&text, &name, &args.tags)?;
+            let mut imp = import_vllm::import(&text, &name, &args.tags)?;
+            if let Some(server) = &args.server {
+                imp.result.settings.server = server.clone();
+            }
             for note in &imp.notes {
                 eprintln!("note: {name}: {note}");
             }

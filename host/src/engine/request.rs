@@ -113,6 +113,7 @@ pub async fn execute(
     gen_req: &GenerationRequest,
     mut record: RequestRecord,
 ) -> RequestRecord {
+    record.requested_output_tokens = Some(gen_req.max_tokens);
     let built = ctx.adapter.build_request(gen_req);
     let http_req = match built {
         Ok(r) => r,
@@ -140,6 +141,9 @@ pub async fn execute(
         }
     };
 
+    // A whole body arrives at once: when its first token was generated is not observable, so
+    // TTFT, ITL and TPOT stay unmeasured rather than read as TTFT = E2EL and TPOT = 0.
+    let streamed = !matches!(framing, crate::plugin::Framing::WholeBody);
     let t_send = Instant::now();
     record.send_s = (t_send - ctx.level_start).as_secs_f64();
     let deadline = TokioInstant::from_std(t_send + ctx.timeout);
@@ -166,9 +170,13 @@ pub async fn execute(
     };
 
     record.latency_ms = ms(t_end - t_send);
-    record.ttft_ms = progress.first.map(|t| ms(t - t_send));
+    record.ttft_ms = progress.first.filter(|_| streamed).map(|t| ms(t - t_send));
     record.e2el_ms = progress.last.map(|t| ms(t - t_send));
-    record.itl_ms = progress.itl_ms;
+    record.itl_ms = if streamed {
+        progress.itl_ms
+    } else {
+        Vec::new()
+    };
     record.content_events = progress.content_events;
     record.output_tokens_server = progress.usage_completion.or(progress.delta_tokens);
     record.prompt_tokens_server = progress.usage_prompt;

@@ -5,8 +5,10 @@ pub mod record;
 pub mod slo;
 pub mod stats;
 pub mod summary;
+pub mod workload;
 
 pub use record::{ConnectionUse, ErrorClass, RequestError, RequestRecord};
 pub use slo::{Objective, SloMetric, parse_objectives};
 pub use stats::Distribution;
 pub use summary::{ConnectionCounts, Goodput, Judged, LevelSummary, TokenCountCheck};
+pub use workload::WorkloadCheck;

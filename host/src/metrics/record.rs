@@ -106,6 +106,9 @@ pub struct RequestRecord {
     pub input_tokens: u32,
     /// Prompt tokens as reported by the server.
     pub prompt_tokens_server: Option<u32>,
+    /// Output tokens asked for (`max_tokens`; absent in results written before 0.2).
+    #[serde(default)]
+    pub requested_output_tokens: Option<u32>,
     /// Output tokens as reported by the server.
     pub output_tokens_server: Option<u32>,
     /// Output tokens counted by the client tokenizer on the generated text.
@@ -138,6 +141,12 @@ impl RequestRecord {
             }
             _ => None,
         }
+    }
+
+    /// Prompt tokens as counted in every statistic: the server's when it gave a count (its
+    /// own tokenizer, chat template included), else the client tokenizer's.
+    pub fn counted_input_tokens(&self) -> u32 {
+        self.prompt_tokens_server.unwrap_or(self.input_tokens)
     }
 
     /// Settle `output_tokens` from the server's count, else the client's.

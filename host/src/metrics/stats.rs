@@ -24,6 +24,27 @@ pub struct Distribution {
     pub p99_9: f64,
 }
 
+/// Serde for a latency distribution that may hold nothing: `null` when no value was measured
+/// (TTFT, TPOT and ITL with `--no-stream`; every latency of a level whose requests all failed),
+/// so no reader takes zeros for measurements. `null` reads back as an empty distribution.
+pub mod unmeasured_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Distribution;
+
+    pub fn serialize<S: Serializer>(d: &Distribution, s: S) -> Result<S::Ok, S::Error> {
+        if d.count == 0 {
+            s.serialize_none()
+        } else {
+            s.serialize_some(d)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Distribution, D::Error> {
+        Ok(Option::<Distribution>::deserialize(d)?.unwrap_or_default())
+    }
+}
+
 impl Distribution {
     /// Summarise `values` (any order). Empty input gives a zero count.
     pub fn from_values(values: &mut [f64]) -> Distribution {

@@ -284,8 +284,11 @@ pub fn run_document(
         sections.push(Section::Heading("Notes".into()));
         sections.extend(notes.into_iter().map(Section::Paragraph));
     }
-    sections.push(Section::Heading("Charts".into()));
-    sections.extend(charts::run_charts(run)?.into_iter().map(Section::Chart));
+    let charts = charts::run_charts(run)?;
+    if !charts.is_empty() {
+        sections.push(Section::Heading("Charts".into()));
+        sections.extend(charts.into_iter().map(Section::Chart));
+    }
     Ok(Document {
         title: format!("llm-loadtest run {id}"),
         sections,
@@ -322,6 +325,20 @@ pub fn comparison_document(cmp: &Comparison, runs: &[StoredRun]) -> Result<Docum
             .collect(),
     };
     sections.push(Section::Table(overview));
+    if !cmp.workload_differences.is_empty() {
+        sections.push(Section::Heading("Workloads differ".into()));
+        sections.push(Section::Paragraph(
+            "These runs did not send the same workload, so their differences below are not \
+             the server's alone:"
+                .into(),
+        ));
+        sections.extend(
+            cmp.workload_differences
+                .iter()
+                .cloned()
+                .map(Section::Paragraph),
+        );
+    }
     sections.push(Section::Paragraph(format!(
         "Differences are later run minus baseline. A {:.0} % bootstrap interval of the \
          difference that covers 0 reads \"within noise\"; Mann-Whitney U tests whether one \

@@ -2,7 +2,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
-use crate::metrics::{Distribution, SloMetric, TokenCountCheck};
+use crate::metrics::{Distribution, SloMetric, TokenCountCheck, WorkloadCheck};
 use crate::result::RunResult;
 
 fn pair(d: &Distribution) -> String {
@@ -100,12 +100,15 @@ pub fn notes(result: &RunResult) -> Vec<String> {
                 e.first_messages.first().map(String::as_str).unwrap_or("")
             ));
         }
+        if let Some(w) = &s.workload {
+            out.extend(workload_notes(&l.label, w));
+        }
         if let Some(c) = &s.token_count_check
             && c.disagrees()
         {
             out.push(format!(
-                "{}: server and client token counts differ by more than {:.0} % on {} of {} \
-                 requests (mean {:.1} %, max {} tokens): statistics use the server's counts",
+                "{}: server and client token counts differ by more than {:.0} % (and \
+                 one token) on {} of {} requests (mean {:.1} %, max {} tokens): statistics use the server's counts",
                 l.label,
                 TokenCountCheck::WARN_RELATIVE_DIFF * 100.0,
                 c.requests_off,
@@ -139,6 +142,38 @@ pub fn notes(result: &RunResult) -> Vec<String> {
     }
     if result.interrupted {
         out.push("the run was interrupted: the table covers the requests that completed".into());
+    }
+    out
+}
+
+/// What the server counted where it differs from what was asked by more than
+/// [`WorkloadCheck::WARN_RELATIVE_DIFF`].
+fn workload_notes(label: &str, w: &WorkloadCheck) -> Vec<String> {
+    let per = |total: u64, n: u64| total as f64 / n.max(1) as f64;
+    let mut out = Vec::new();
+    if WorkloadCheck::off(w.input_diff()) {
+        out.push(format!(
+            "{label}: the server counted {:.1} prompt tokens per request where {:.1} were asked \
+             ({:+.1} %): prompts are sized with the client tokenizer, not the model's; \
+             statistics use the server's counts",
+            per(w.server_input_tokens, w.input_requests),
+            per(w.requested_input_tokens, w.input_requests),
+            w.input_diff().unwrap_or(0.0) * 100.0
+        ));
+    }
+    if WorkloadCheck::off(w.output_diff()) {
+        out.push(format!(
+            "{label}: the server generated {:.1} tokens per request where {:.1} were asked \
+             ({:+.1} %){}",
+            per(w.server_output_tokens, w.output_requests),
+            per(w.requested_output_tokens, w.output_requests),
+            w.output_diff().unwrap_or(0.0) * 100.0,
+            if w.server_output_tokens < w.requested_output_tokens {
+                ": requests stopped early (--ignore-eos asks for exact lengths)"
+            } else {
+                ""
+            }
+        ));
     }
     out
 }

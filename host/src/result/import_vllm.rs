@@ -349,7 +349,8 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
         finished_at,
         interrupted: false,
         settings: RunSettings {
-            server: String::new(),
+            // vLLM's result names no server; `import --server` sets it.
+            server: "unknown".to_string(),
             model: r.str("model_id").unwrap_or_default().to_string(),
             endpoint: endpoint.to_string(),
             dataset: format!("imported from {file}"),

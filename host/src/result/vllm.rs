@@ -86,7 +86,12 @@ pub fn level_json(run: &RunResult, level: &LevelResult, records: &[RequestRecord
     let ok = |r: &RequestRecord| r.succeeded();
     out.insert(
         "input_lens".into(),
-        json!(measured.iter().map(|r| r.input_tokens).collect::<Vec<_>>()),
+        json!(
+            measured
+                .iter()
+                .map(|r| r.counted_input_tokens())
+                .collect::<Vec<_>>()
+        ),
     );
     out.insert(
         "output_lens".into(),
@@ -112,6 +117,31 @@ pub fn level_json(run: &RunResult, level: &LevelResult, records: &[RequestRecord
             measured
                 .iter()
                 .map(|r| r.itl_ms.iter().map(|v| v / 1e3).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        ),
+    );
+    // As vLLM 0.32 writes them, in seconds: whole-request latency, send time (vLLM's is a
+    // perf_counter reading, ours the offset from the level's start: only differences between
+    // them mean anything in either), and the wait for a concurrency slot.
+    out.insert(
+        "latencies".into(),
+        json!(
+            measured
+                .iter()
+                .map(|r| if ok(r) { r.latency_ms / 1e3 } else { 0.0 })
+                .collect::<Vec<_>>()
+        ),
+    );
+    out.insert(
+        "start_times".into(),
+        json!(measured.iter().map(|r| r.send_s).collect::<Vec<_>>()),
+    );
+    out.insert(
+        "queue_times".into(),
+        json!(
+            measured
+                .iter()
+                .map(|r| r.queue_ms / 1e3)
                 .collect::<Vec<_>>()
         ),
     );

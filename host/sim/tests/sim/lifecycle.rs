@@ -67,3 +67,48 @@ async fn inconsistent_configurations_are_refused_at_start() {
     config.ttft = Some(Duration::from_millis(5));
     assert!(llm_loadtest_sim::start(config, listener).await.is_err());
 }
+
+/// `--keep-alive-idle` closes a connection once it has carried no request for the timeout,
+/// as uvicorn does, and never while a request is in flight, however much slower than the
+/// timeout it is: here 20 ms against a 200 ms first token. Each connection carries one
+/// request, then the test reads until the server closes it (an event, not a wait on time;
+/// the watchdog only turns a connection that is never closed into a failure).
+#[tokio::test]
+async fn keep_alive_idle_closes_idle_connections_and_never_a_slow_request() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = SimConfig::fixed(Duration::from_millis(200), Duration::from_millis(30));
+    config.keep_alive_idle = Some(Duration::from_millis(20));
+    let sim = spawn(config).await;
+    let addr = sim.local_addr();
+    for (n, stream) in [(1, true), (2, false)] {
+        let body = json!({"prompt": "a", "max_tokens": 3, "ignore_eos": true, "stream": stream})
+            .to_string();
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /v1/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n",
+            body.len()
+        );
+        tcp.write_all(format!("{head}{body}").as_bytes())
+            .await
+            .unwrap();
+        let mut bytes = Vec::new();
+        tokio::time::timeout(Duration::from_secs(120), tcp.read_to_end(&mut bytes))
+            .await
+            .expect("the idle connection is closed")
+            .unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        if stream {
+            assert!(text.ends_with("data: [DONE]\n\n\r\n0\r\n\r\n"), "{text}");
+        } else {
+            let json_body = &text[text.find("\r\n\r\n").unwrap() + 4..];
+            let v: serde_json::Value = serde_json::from_str(json_body).unwrap();
+            assert_eq!(v["usage"]["completion_tokens"], 3, "{text}");
+        }
+        let s = sim.stats();
+        assert_eq!(s.requests_completed, n);
+        assert_eq!(s.connections_idle_closed, n, "closed by the idle timer");
+    }
+    sim.shutdown().await.unwrap();
+}

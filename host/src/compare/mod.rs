@@ -28,6 +28,8 @@ use crate::metrics::{Distribution, LevelSummary, RequestRecord};
 use crate::result::LevelResult;
 use crate::store::StoredRun;
 
+pub mod workload;
+
 /// Bootstrap rounds per interval.
 pub const RESAMPLES: usize = 1000;
 /// Confidence of every interval.
@@ -335,6 +337,8 @@ pub struct LevelComparison {
 pub struct Comparison {
     pub ids: Vec<String>,
     pub levels: Vec<LevelComparison>,
+    /// How the runs' workloads differ (settings, tokens per request); empty when they match.
+    pub workload_differences: Vec<String>,
 }
 
 fn level_labels(runs: &[StoredRun]) -> Vec<String> {
@@ -454,8 +458,11 @@ pub fn compare(runs: &[StoredRun]) -> Comparison {
             sources,
         });
     }
+    let ids: Vec<String> = runs.iter().map(|r| r.entry.id.clone()).collect();
+    let results: Vec<&crate::result::RunResult> = runs.iter().map(|r| &r.entry.result).collect();
     Comparison {
-        ids: runs.iter().map(|r| r.entry.id.clone()).collect(),
+        workload_differences: workload::differences(&ids, &results),
+        ids,
         levels,
     }
 }
