@@ -86,8 +86,12 @@
 //!
 //! # Rules of the contract
 //!
-//! - Emit no [`Event::Token`] for empty text: each content event is timed as
-//!   a token arrival.
+//! - Each [`Event::Token`] with text is timed as a token arrival. A message
+//!   that carries a generated token but no text (a byte-level token that
+//!   completes no UTF-8 character yet, a chat stream's role-only first chunk)
+//!   gets one [`Event::Token`] with empty text and `tokens: None`: the host
+//!   times it only in `--metric-mode vllm`, as vLLM's client does. Emit no
+//!   other empty tokens.
 //! - A server that repeats usage on every chunk: emit each with cumulative
 //!   totals; the host keeps the last.
 //! - An error the server reports inside a 200 stream is an [`Event::Error`];

@@ -50,7 +50,9 @@ pub struct Summary {
     pub content: String,
     /// All [`Event::Reasoning`] text, concatenated.
     pub reasoning: String,
-    /// How many [`Event::Token`] events (each is timed as a token arrival).
+    /// How many [`Event::Token`] events with text (each is timed as a token arrival; the
+    /// empty ones that mark a token without text are timed only in `--metric-mode vllm`
+    /// and are not counted here).
     pub content_events: usize,
     /// How many [`Event::Reasoning`] events.
     pub reasoning_events: usize,
@@ -75,7 +77,9 @@ impl Summary {
             match e {
                 Event::Token(d) => {
                     s.content.push_str(&d.text);
-                    s.content_events += 1;
+                    if !d.text.is_empty() || d.tokens.unwrap_or(0) > 0 {
+                        s.content_events += 1;
+                    }
                 }
                 Event::Reasoning(d) => {
                     s.reasoning.push_str(&d.text);

@@ -147,8 +147,8 @@ pub struct Usage {
 /// each time with the cumulative totals: the host keeps the last one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Generated output text. Emit none for empty text: every content event
-    /// is timed as a token arrival.
+    /// Generated output text, timed as a token arrival. Empty text marks a
+    /// message that carries a token but no text (see the crate's rules).
     Token(TokenDelta),
     /// Reasoning / thinking output; counts as generated content.
     Reasoning(TokenDelta),

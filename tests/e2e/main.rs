@@ -9,6 +9,7 @@ mod plugin_support;
 mod run_cli;
 mod run_connections;
 mod run_errors;
+mod run_metric_modes;
 mod run_metrics;
 mod run_protocols;
 mod store_html;

@@ -7,7 +7,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{fixed, run, runtime, sim, spec};
+use crate::support::{fixed, run, runtime, sim, spec, spec_at};
 
 /// llama.cpp closes the connection right after every streamed response while advertising
 /// keep-alive: every request must still reach the server exactly once and succeed.
@@ -123,26 +123,6 @@ fn each_served_once(
         "each request reached the server once"
     );
     stats
-}
-
-fn spec_at(url: &str, n: u64) -> runner::RunSpec {
-    runner::RunSpec {
-        model: Some("m".into()),
-        levels: vec![llm_loadtest::engine::LevelPlan {
-            load: llm_loadtest::engine::Load::Concurrency { concurrency: 1 },
-            bound: llm_loadtest::engine::Bound::Requests(n),
-            warmup: llm_loadtest::engine::Warmup::None,
-            seed: 1,
-        }],
-        dataset: llm_loadtest::dataset::DatasetSpec::Synthetic {
-            input_len: 16,
-            output_len: 4,
-            range_ratio: 0.0,
-            prefix_len: 0,
-        },
-        timeout: std::time::Duration::from_secs(300),
-        ..runner::RunSpec::new(url, "vllm")
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

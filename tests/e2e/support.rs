@@ -73,3 +73,25 @@ pub async fn run(spec: &RunSpec) -> RunOutput {
         .await
         .expect("the run starts")
 }
+
+/// `n` requests one at a time to the server at `url` (any server, not only the simulator):
+/// model `m`, 16-token prompts asking for 4 tokens, the vllm adapter.
+pub fn spec_at(url: &str, n: u64) -> RunSpec {
+    RunSpec {
+        model: Some("m".into()),
+        levels: vec![LevelPlan {
+            load: Load::Concurrency { concurrency: 1 },
+            bound: Bound::Requests(n),
+            warmup: Warmup::None,
+            seed: 1,
+        }],
+        dataset: DatasetSpec::Synthetic {
+            input_len: 16,
+            output_len: 4,
+            range_ratio: 0.0,
+            prefix_len: 0,
+        },
+        timeout: Duration::from_secs(300),
+        ..RunSpec::new(url, "vllm")
+    }
+}

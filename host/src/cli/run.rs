@@ -126,6 +126,11 @@ pub struct RunArgs {
     /// Send non-streaming requests (TTFT is then not measurable).
     #[arg(long)]
     pub no_stream: bool,
+    /// Which streamed chunks are token arrivals: `content` (chunks with text, when a user
+    /// sees output) or `vllm` (every chunk with a choice, as vLLM's bench serve times them)
+    /// [default: content].
+    #[arg(long, value_enum)]
+    pub metric_mode: Option<crate::metrics::MetricMode>,
 
     /// Service-level objectives, e.g. ttft:500ms,tpot:50ms,e2el:10s.
     #[arg(long)]
@@ -399,6 +404,7 @@ impl RunArgs {
             temperature: self.temperature,
             extra_body: self.extra_body.clone(),
             stream: !self.no_stream,
+            metric_mode: self.metric_mode.unwrap_or_default(),
             timeout,
             slo,
             slo_policy: self.slo_policy.clone().unwrap_or_else(|| "slo".to_string()),

@@ -17,10 +17,13 @@ pub fn differences(ids: &[String], runs: &[&RunResult]) -> Vec<String> {
     // (vLLM's result names no adapter, dataset file or ignore_eos) is compared only between
     // runs of ours; the tokens per request below catch the difference that matters anyway.
     type Setting = (&'static str, bool, fn(&RunResult) -> String);
-    let settings: [Setting; 7] = [
+    let settings: [Setting; 8] = [
         ("model", true, |r| r.settings.model.clone()),
         ("endpoint", true, |r| r.settings.endpoint.clone()),
         ("streaming", true, |r| r.settings.stream.to_string()),
+        ("metric mode", true, |r| {
+            r.settings.metric_mode.name().to_string()
+        }),
         ("adapter", false, |r| r.adapter.name.clone()),
         ("dataset", false, |r| r.settings.dataset.clone()),
         ("ignore-eos", false, |r| r.settings.ignore_eos.to_string()),

@@ -38,6 +38,8 @@ pub struct RunContext {
     pub target: Target,
     pub adapter: Arc<Adapter>,
     pub timeout: Duration,
+    /// Which chunks are token arrivals.
+    pub metric_mode: crate::metrics::MetricMode,
     /// Requests are taken in order, cycling when a level needs more.
     pub requests: Vec<PreparedRequest>,
     /// Where finished records go as they complete (the store saves them).

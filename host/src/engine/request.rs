@@ -7,7 +7,7 @@ use tokio::time::Instant as TokioInstant;
 
 use super::client::Target;
 use super::connection::{ConnectionPool, SendError, error_chain};
-use crate::metrics::{ErrorClass, RequestError, RequestRecord};
+use crate::metrics::{ErrorClass, MetricMode, RequestError, RequestRecord};
 use crate::plugin::{Adapter, Event, GenerationRequest, PluginError, StreamParser};
 
 /// How much of an error body is kept in a message.
@@ -24,11 +24,18 @@ pub struct RequestContext<'a> {
     pub level_start: Instant,
     /// Give up on the request after this long from send.
     pub timeout: std::time::Duration,
+    /// Which chunks are token arrivals.
+    pub metric_mode: MetricMode,
 }
 
 /// Timing and content state of one response, fed events in arrival order.
 #[derive(Default)]
 struct Progress {
+    mode: MetricMode,
+    /// Messages begun so far; events of one message share its number.
+    message: u64,
+    /// The message of the last arrival.
+    last_message: Option<u64>,
     first: Option<Instant>,
     last: Option<Instant>,
     itl_ms: Vec<f64>,
@@ -46,9 +53,20 @@ impl Progress {
     fn apply(&mut self, event: Event, at: Instant) {
         match event {
             Event::Token(d) | Event::Reasoning(d) => {
-                // Role-only or empty deltas carry no generated content.
+                // An empty delta marks a chunk with a choice but no text (a byte-level token
+                // that completes no character, a role-only chat chunk): an arrival only as
+                // vLLM's client counts them.
                 let tokens = d.tokens.unwrap_or(0);
-                if d.text.is_empty() && tokens == 0 {
+                if d.text.is_empty() && tokens == 0 && self.mode == MetricMode::Content {
+                    return;
+                }
+                // vLLM's client takes one timestamp per chunk, however many events the
+                // adapter made of it (chunks that came in one read are still separate).
+                if self.mode == MetricMode::Vllm && self.last_message == Some(self.message) {
+                    self.text.push_str(&d.text);
+                    if let Some(t) = d.tokens {
+                        *self.delta_tokens.get_or_insert(0) += t;
+                    }
                     return;
                 }
                 if let Some(prev) = self.last {
@@ -57,6 +75,7 @@ impl Progress {
                     self.first = Some(at);
                 }
                 self.last = Some(at);
+                self.last_message = Some(self.message);
                 self.content_events += 1;
                 if let Some(t) = d.tokens {
                     *self.delta_tokens.get_or_insert(0) += t;
@@ -147,7 +166,10 @@ pub async fn execute(
     let t_send = Instant::now();
     record.send_s = (t_send - ctx.level_start).as_secs_f64();
     let deadline = TokioInstant::from_std(t_send + ctx.timeout);
-    let mut progress = Progress::default();
+    let mut progress = Progress {
+        mode: ctx.metric_mode,
+        ..Progress::default()
+    };
     let outcome = tokio::time::timeout_at(
         deadline,
         stream(
@@ -295,6 +317,7 @@ async fn stream(
     }
     match parser.finish() {
         Ok(events) => {
+            progress.message += 1;
             for ev in events {
                 progress.apply(ev, at);
             }
@@ -346,6 +369,7 @@ fn drain(
             Frame::Done => progress.done = true,
             Frame::Message(m) => {
                 model.look(&m);
+                progress.message += 1;
                 match parser.feed(&m) {
                     Ok(events) => {
                         for ev in events {
@@ -358,4 +382,63 @@ fn drain(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::TokenDelta;
+
+    fn token(text: &str) -> Event {
+        Event::Token(TokenDelta {
+            text: text.to_string(),
+            tokens: None,
+        })
+    }
+
+    /// Three messages that came in one read (one arrival instant): a role-only chunk marked
+    /// with an empty token, then a chunk the adapter split into reasoning and text, then an
+    /// empty-text token chunk.
+    fn feed(mode: MetricMode) -> Progress {
+        let mut p = Progress {
+            mode,
+            ..Progress::default()
+        };
+        let at = Instant::now();
+        let messages = [
+            vec![token("")],
+            vec![
+                Event::Reasoning(TokenDelta {
+                    text: "hm".into(),
+                    tokens: None,
+                }),
+                token("Hi"),
+            ],
+            vec![token("")],
+        ];
+        for events in messages {
+            p.message += 1;
+            for e in events {
+                p.apply(e, at);
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn vllm_mode_takes_one_arrival_per_message_with_a_choice() {
+        let p = feed(MetricMode::Vllm);
+        // Three chunks, three arrivals, even in one read; two events of one chunk are one.
+        assert_eq!(p.content_events, 3);
+        assert_eq!(p.itl_ms, [0.0, 0.0]);
+        assert_eq!(p.text, "hmHi");
+    }
+
+    #[test]
+    fn content_mode_takes_every_event_with_text() {
+        let p = feed(MetricMode::Content);
+        assert_eq!(p.content_events, 2);
+        assert_eq!(p.itl_ms, [0.0]);
+        assert_eq!(p.text, "hmHi");
+    }
 }

@@ -192,6 +192,7 @@ async fn one(
         adapter: &run.adapter,
         level_start,
         timeout: run.timeout,
+        metric_mode: run.metric_mode,
     };
     let item = &run.requests[(index as usize) % run.requests.len()];
     let record = RequestRecord {

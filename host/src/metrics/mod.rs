@@ -1,12 +1,14 @@
 //! Measurements: per-request records, exact level summaries, SLO goodput,
 //! and HdrHistograms for live progress and for merging shards losslessly.
 pub mod histogram;
+pub mod mode;
 pub mod record;
 pub mod slo;
 pub mod stats;
 pub mod summary;
 pub mod workload;
 
+pub use mode::MetricMode;
 pub use record::{ConnectionUse, ErrorClass, RequestError, RequestRecord};
 pub use slo::{Objective, SloMetric, parse_objectives};
 pub use stats::Distribution;

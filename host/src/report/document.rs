@@ -98,6 +98,7 @@ fn run_facts(id: &str, status: &str, note: Option<&str>, run: &RunResult) -> Vec
         ("dataset".to_string(), s.dataset.clone()),
         ("tokenizer".to_string(), s.tokenizer.clone()),
         ("streaming".to_string(), s.stream.to_string()),
+        ("metric mode".to_string(), s.metric_mode.name().to_string()),
         (
             "tool".to_string(),
             format!("{} {}", run.tool.name, run.tool.version),

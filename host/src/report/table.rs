@@ -84,6 +84,13 @@ pub fn notes(result: &RunResult) -> Vec<String> {
             settings.model
         ));
     }
+    if settings.metric_mode == crate::metrics::MetricMode::Vllm && settings.stream {
+        out.push(
+            "token arrivals timed as vLLM's bench serve times them (--metric-mode vllm): every \
+             chunk with a choice, text or not"
+                .to_string(),
+        );
+    }
     if !settings.unsupported.is_empty() {
         out.push(format!(
             "the adapter does not declare it can send {}: run with --allow-unsupported",

@@ -356,6 +356,12 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
             dataset: format!("imported from {file}"),
             tokenizer: r.str("tokenizer_id").unwrap_or_default().to_string(),
             stream: true,
+            // vLLM's own client times every chunk with a choice; a file we exported says
+            // how its run timed them.
+            metric_mode: match r.str("llm_loadtest_metric_mode") {
+                Some("content") => crate::metrics::MetricMode::Content,
+                _ => crate::metrics::MetricMode::Vllm,
+            },
             max_tokens: None,
             min_tokens: None,
             ignore_eos: false,

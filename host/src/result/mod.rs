@@ -52,6 +52,9 @@ pub struct RunSettings {
     pub dataset: String,
     pub tokenizer: String,
     pub stream: bool,
+    /// Which streamed chunks were token arrivals (absent in results before 0.2: `content`).
+    #[serde(default)]
+    pub metric_mode: crate::metrics::MetricMode,
     pub max_tokens: Option<u32>,
     /// `min_tokens` as the adapter put it in the requests (not merely as asked).
     pub min_tokens: Option<u32>,

@@ -145,6 +145,12 @@ pub fn level_json(run: &RunResult, level: &LevelResult, records: &[RequestRecord
                 .collect::<Vec<_>>()
         ),
     );
+    // Not vLLM's: which chunks were arrivals, so an import of this file knows the figures
+    // were not timed the vLLM way when they were not.
+    out.insert(
+        "llm_loadtest_metric_mode".into(),
+        json!(run.settings.metric_mode.name()),
+    );
     // Generated text is not kept (it can be large and sensitive).
     out.insert("generated_texts".into(), json!(vec![""; measured.len()]));
     out.insert(

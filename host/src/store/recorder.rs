@@ -15,10 +15,9 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use super::{PlannedLevel, RunEntry, RunOrigin, RunStatus, Store, StoreError, run_id};
-use crate::dataset::Endpoint;
 use crate::engine::{ProgressEvent, RecordSink};
 use crate::metrics::RequestRecord;
-use crate::result::{PluginRef, RunResult, RunSettings, SCHEMA_VERSION, ToolInfo};
+use crate::result::{PluginRef, RunResult, SCHEMA_VERSION, ToolInfo};
 use crate::runner::{RunOutput, RunSpec};
 
 /// Records per sled batch.
@@ -47,9 +46,6 @@ impl std::fmt::Debug for Recorder {
 /// The entry of a run about to start: its settings as far as the spec
 /// knows them (a discovered model and the adapter's hash come at the end).
 fn draft_entry(spec: &RunSpec) -> RunEntry {
-    let mut header_names: Vec<String> = spec.headers.iter().map(|(k, _)| k.clone()).collect();
-    header_names.sort();
-    header_names.dedup();
     let now = crate::result::now_rfc3339();
     RunEntry {
         id: run_id::new_run_id(),
@@ -74,28 +70,7 @@ fn draft_entry(spec: &RunSpec) -> RunEntry {
             started_at: now.clone(),
             finished_at: now,
             interrupted: false,
-            settings: RunSettings {
-                server: spec.server.clone(),
-                model: spec.model.clone().unwrap_or_default(),
-                endpoint: match spec.endpoint {
-                    Endpoint::Completions => "completions".to_string(),
-                    Endpoint::Chat => "chat".to_string(),
-                },
-                dataset: spec.dataset_label.clone(),
-                tokenizer: spec.tokenizer.name().to_string(),
-                stream: spec.stream,
-                max_tokens: spec.max_tokens,
-                min_tokens: spec.min_tokens,
-                ignore_eos: spec.ignore_eos,
-                temperature: spec.temperature,
-                timeout_s: spec.timeout.as_secs_f64(),
-                seed: spec.seed,
-                header_names,
-                api_key_set: spec.api_key.is_some(),
-                tags: spec.tags.clone(),
-                unsupported: Vec::new(),
-                served_model: None,
-            },
+            settings: spec.settings(spec.model.clone().unwrap_or_default()),
             adapter: PluginRef {
                 name: spec.adapter.clone(),
                 version: String::new(),

@@ -59,6 +59,7 @@ pub(crate) fn sample_run(
             dataset: "synthetic".into(),
             tokenizer: "cl100k_base".into(),
             stream: true,
+            metric_mode: crate::metrics::MetricMode::Content,
             max_tokens: None,
             min_tokens: None,
             ignore_eos: true,

@@ -90,6 +90,7 @@ pub fn parse_message(message: &[u8]) -> Result<Vec<Event>, String> {
     // Only the first choice is timed; GuideLLM's mock numbers its single
     // choice by token, so the position matters, not the `index` field.
     if let Some(choice) = chunk.choices.as_deref().and_then(<[Choice<'_>]>::first) {
+        let before = events.len();
         let parts = choice.delta.as_ref().or(choice.message.as_ref());
         if let Some(parts) = parts {
             let reasoning = parts
@@ -100,6 +101,15 @@ pub fn parse_message(message: &[u8]) -> Result<Vec<Event>, String> {
             push_text(&mut events, parts.content.as_ref(), Event::Token);
         }
         push_text(&mut events, choice.text.as_ref(), Event::Token);
+        if events.len() == before {
+            // A choice with no text: a byte-level token that completes no character yet, a
+            // role-only first chat chunk, a finish-only chunk. The contract's mark for it is
+            // an empty token, which the host times only as vLLM's client does.
+            events.push(Event::Token(TokenDelta {
+                text: String::new(),
+                tokens: None,
+            }));
+        }
         if let Some(reason) = &choice.finish_reason {
             events.push(Event::Finish(reason.clone().into_owned()));
         }
@@ -114,8 +124,8 @@ pub fn parse_message(message: &[u8]) -> Result<Vec<Event>, String> {
     Ok(events)
 }
 
-/// Empty text (a role-only first chat chunk, a final empty delta) is not a
-/// token: timing it would put a fake first token before the real one.
+/// Text events only for text: a chunk whose choice has none gets the one empty
+/// token above, not one per empty field.
 fn push_text(events: &mut Vec<Event>, text: Option<&Cow<'_, str>>, make: fn(TokenDelta) -> Event) {
     if let Some(text) = text
         && !text.is_empty()

@@ -153,8 +153,10 @@ macro_rules! wire_tests {
                     "length",
                 )
             );
-            // The role-only first chunk (`"content": null`) is not a token.
-            assert_eq!(r.events[0], Event::token("cri"));
+            // The role-only first chunk (`"content": null`) carries no text: it is marked
+            // with an empty token, timed only as vLLM's client times it.
+            assert_eq!(r.events[0], Event::token(""));
+            assert_eq!(r.events[1], Event::token("cri"));
         }
 
         #[test]
@@ -246,11 +248,31 @@ macro_rules! wire_tests {
             assert_eq!(
                 r.events,
                 vec![
+                    // The role-only first chunk, no text.
+                    Event::token(""),
                     Event::reasoning("think"),
                     Event::reasoning("ing"),
                     Event::token("Hi"),
                     Event::Finish("stop".into()),
                 ]
+            );
+        }
+
+        #[test]
+        fn vllm_empty_text_token_chunks_are_marked_not_dropped() {
+            // vLLM 0.32, 128 tokens with ignore_eos: 5 token chunks carry `"text": ""`
+            // (a byte-level token that completes no character yet).
+            let r = stream(capture!("vllm-tiny-completions-128.sse"));
+            let empty = r
+                .events
+                .iter()
+                .filter(|e| **e == Event::token(""))
+                .count();
+            assert_eq!(empty, 5);
+            assert_eq!(r.summary.content_events, 123, "tokens with text");
+            assert_eq!(
+                r.summary.usage.and_then(|u| u.completion_tokens),
+                Some(128)
             );
         }
 
