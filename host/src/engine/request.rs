@@ -44,6 +44,7 @@ struct Progress {
     text: String,
     usage_completion: Option<u32>,
     usage_prompt: Option<u32>,
+    usage_cached: Option<u32>,
     finish: Option<String>,
     done: bool,
     error: Option<String>,
@@ -89,6 +90,9 @@ impl Progress {
                 }
                 if u.prompt_tokens.is_some() {
                     self.usage_prompt = u.prompt_tokens;
+                }
+                if u.cached_tokens.is_some() {
+                    self.usage_cached = u.cached_tokens;
                 }
             }
             Event::Finish(reason) => self.finish = Some(reason),
@@ -202,6 +206,7 @@ pub async fn execute(
     record.content_events = progress.content_events;
     record.output_tokens_server = progress.usage_completion.or(progress.delta_tokens);
     record.prompt_tokens_server = progress.usage_prompt;
+    record.cached_prompt_tokens_server = progress.usage_cached;
     record.finish_reason = progress.finish;
     record.text = progress.text;
     record.error = transport_error

@@ -106,6 +106,9 @@ pub struct RequestRecord {
     pub input_tokens: u32,
     /// Prompt tokens as reported by the server.
     pub prompt_tokens_server: Option<u32>,
+    /// Prompt tokens the server served from its prefix cache, when its usage says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_prompt_tokens_server: Option<u32>,
     /// Output tokens asked for (`max_tokens`; absent in results written before 0.2).
     #[serde(default)]
     pub requested_output_tokens: Option<u32>,

@@ -22,6 +22,14 @@ pub struct WorkloadCheck {
     pub requested_input_tokens: u64,
     /// Their prompt tokens as the server counted them.
     pub server_input_tokens: u64,
+    /// Requests whose usage said how many prompt tokens came from the server's prefix cache.
+    #[serde(default)]
+    pub cache_requests: u64,
+    /// Their prompt tokens, and how many of those the server served from its prefix cache.
+    #[serde(default)]
+    pub cache_prompt_tokens: u64,
+    #[serde(default)]
+    pub cached_prompt_tokens: u64,
     /// Requests with a server output-token count and a known `max_tokens`.
     pub output_requests: u64,
     /// Output tokens they asked for (`max_tokens`).
@@ -43,6 +51,13 @@ impl WorkloadCheck {
                 c.requested_input_tokens += u64::from(r.input_tokens);
                 c.server_input_tokens += u64::from(server);
             }
+            if let (Some(prompt), Some(cached)) =
+                (r.prompt_tokens_server, r.cached_prompt_tokens_server)
+            {
+                c.cache_requests += 1;
+                c.cache_prompt_tokens += u64::from(prompt);
+                c.cached_prompt_tokens += u64::from(cached);
+            }
             if let (Some(server), Some(asked)) = (r.output_tokens_server, r.requested_output_tokens)
             {
                 c.output_requests += 1;
@@ -61,6 +76,12 @@ impl WorkloadCheck {
     /// (server − requested) / requested output tokens, when both are known.
     pub fn output_diff(&self) -> Option<f64> {
         relative(self.server_output_tokens, self.requested_output_tokens)
+    }
+
+    /// Share of prompt tokens the server served from its prefix cache, where it said.
+    pub fn cached_share(&self) -> Option<f64> {
+        (self.cache_prompt_tokens > 0)
+            .then(|| self.cached_prompt_tokens as f64 / self.cache_prompt_tokens as f64)
     }
 
     /// Whether a difference is above the reporting threshold.
@@ -94,12 +115,13 @@ mod tests {
 
     #[test]
     fn compares_over_the_requests_the_server_counted() {
-        let recs = [
+        let mut recs = [
             rec(128, Some(212), 128, Some(128)),
             rec(128, Some(212), 128, Some(100)),
             // No usage: left out of both sides, not counted as zero.
             rec(128, None, 128, None),
         ];
+        recs[1].cached_prompt_tokens_server = Some(53);
         let ok: Vec<&RequestRecord> = recs.iter().collect();
         let c = WorkloadCheck::of(&ok).unwrap();
         assert_eq!((c.input_requests, c.output_requests), (2, 2));
@@ -117,6 +139,16 @@ mod tests {
         let output = c.output_diff().unwrap();
         assert!((output + 28.0 / 256.0).abs() < 1e-12, "{output}");
         assert!(WorkloadCheck::off(Some(output)));
+        // Only the request whose usage named its cached tokens counts for the cache share.
+        assert_eq!(
+            (
+                c.cache_requests,
+                c.cache_prompt_tokens,
+                c.cached_prompt_tokens
+            ),
+            (1, 212, 53)
+        );
+        assert_eq!(c.cached_share(), Some(0.25));
     }
 
     #[test]

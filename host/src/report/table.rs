@@ -182,5 +182,16 @@ fn workload_notes(label: &str, w: &WorkloadCheck) -> Vec<String> {
             }
         ));
     }
+    if let Some(share) = w.cached_share()
+        && share > 0.0
+    {
+        out.push(format!(
+            "{label}: the server served {} of {} prompt tokens ({:.1} %) from its prefix cache \
+             (TTFT is lower for them)",
+            w.cached_prompt_tokens,
+            w.cache_prompt_tokens,
+            share * 100.0
+        ));
+    }
     out
 }
