@@ -97,6 +97,7 @@ pub fn notes(result: &RunResult) -> Vec<String> {
             settings.unsupported.join(", ")
         ));
     }
+    out.extend(workload_lines(result));
     for l in &result.levels {
         let s = &l.summary;
         for (class, e) in &s.errors {
@@ -106,9 +107,6 @@ pub fn notes(result: &RunResult) -> Vec<String> {
                 e.count,
                 e.first_messages.first().map(String::as_str).unwrap_or("")
             ));
-        }
-        if let Some(w) = &s.workload {
-            out.extend(workload_notes(&l.label, w));
         }
         if let Some(c) = &s.token_count_check
             && c.disagrees()
@@ -155,12 +153,12 @@ pub fn notes(result: &RunResult) -> Vec<String> {
 
 /// What the server counted where it differs from what was asked by more than
 /// [`WorkloadCheck::WARN_RELATIVE_DIFF`].
-fn workload_notes(label: &str, w: &WorkloadCheck) -> Vec<String> {
+fn workload_notes(w: &WorkloadCheck) -> Vec<String> {
     let per = |total: u64, n: u64| total as f64 / n.max(1) as f64;
     let mut out = Vec::new();
     if WorkloadCheck::off(w.input_diff()) {
         out.push(format!(
-            "{label}: the server counted {:.1} prompt tokens per request where {:.1} were asked \
+            "the server counted {:.1} prompt tokens per request where {:.1} were asked \
              ({:+.1} %): prompts are sized with the client tokenizer, not the model's; \
              statistics use the server's counts",
             per(w.server_input_tokens, w.input_requests),
@@ -170,7 +168,7 @@ fn workload_notes(label: &str, w: &WorkloadCheck) -> Vec<String> {
     }
     if WorkloadCheck::off(w.output_diff()) {
         out.push(format!(
-            "{label}: the server generated {:.1} tokens per request where {:.1} were asked \
+            "the server generated {:.1} tokens per request where {:.1} were asked \
              ({:+.1} %){}",
             per(w.server_output_tokens, w.output_requests),
             per(w.requested_output_tokens, w.output_requests),
@@ -186,7 +184,7 @@ fn workload_notes(label: &str, w: &WorkloadCheck) -> Vec<String> {
         && share > 0.0
     {
         out.push(format!(
-            "{label}: the server served {} of {} prompt tokens ({:.1} %) from its prefix cache \
+            "the server served {} of {} prompt tokens ({:.1} %) from its prefix cache \
              (TTFT is lower for them)",
             w.cached_prompt_tokens,
             w.cache_prompt_tokens,
@@ -194,4 +192,65 @@ fn workload_notes(label: &str, w: &WorkloadCheck) -> Vec<String> {
         ));
     }
     out
+}
+
+/// Each workload note once, with the levels it holds for: a difference that comes from how
+/// prompts are sized is usually the same at every level.
+fn workload_lines(result: &RunResult) -> Vec<String> {
+    let mut grouped: Vec<(String, Vec<&str>)> = Vec::new();
+    for l in &result.levels {
+        for note in l.summary.workload.iter().flat_map(workload_notes) {
+            match grouped.iter_mut().find(|(n, _)| *n == note) {
+                Some((_, labels)) => labels.push(&l.label),
+                None => grouped.push((note, vec![&l.label])),
+            }
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(note, labels)| {
+            if labels.len() > 1 && labels.len() == result.levels.len() {
+                format!("every level: {note}")
+            } else {
+                format!("{}: {note}", labels.join(", "))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::sample_run;
+
+    #[test]
+    fn a_workload_note_shared_by_levels_is_said_once() {
+        let (mut run, _) = sample_run("m", &[], &[1, 8, 32]);
+        let sized = WorkloadCheck {
+            input_requests: 10,
+            requested_input_tokens: 1280,
+            server_input_tokens: 2120,
+            ..WorkloadCheck::default()
+        };
+        for l in &mut run.levels {
+            l.summary.workload = Some(sized.clone());
+        }
+        // Level c=32 also stopped short of the asked output.
+        run.levels[2].summary.workload = Some(WorkloadCheck {
+            output_requests: 10,
+            requested_output_tokens: 1280,
+            server_output_tokens: 640,
+            ..sized
+        });
+        let lines = workload_lines(&run);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("every level: the server counted 212.0 prompt tokens per request where 128.0 were asked (+65.6 %)"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("c=32: the server generated 64.0 tokens per request where 128.0 were asked (-50.0 %)"),
+            "{lines:?}"
+        );
+    }
 }
