@@ -255,6 +255,8 @@ pub async fn execute_with_sink(
     };
     let slo = match &spec.slo {
         Some(objectives) => {
+            crate::metrics::check_measurable(objectives, spec.stream)
+                .map_err(|e| RunError::Unsupported(format!("--slo {e}")))?;
             let policy = runtime.load_slo_policy(&spec.slo_policy)?;
             let wit: Vec<plugin::Objective> = objectives.iter().map(to_wit_objective).collect();
             policy

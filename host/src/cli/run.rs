@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dataset::{DatasetSpec, Endpoint};
 use crate::engine::{Bound, LevelPlan, Load, Warmup};
-use crate::metrics::{SloMetric, parse_objectives};
+use crate::metrics::{check_measurable, parse_objectives};
 use crate::plugin::{Runtime, RuntimeConfig};
 use crate::runner::{self, RunSpec};
 use crate::tokenize::TokenizerKind;
@@ -359,16 +359,9 @@ impl RunArgs {
             Some(s) => Some(parse_objectives(s).map_err(|e| usage(format!("--slo: {e}")))?),
             None => None,
         };
-        // The default policy passes a metric that was not measured; judging streaming metrics
-        // on whole bodies would call every request good.
-        if self.no_stream
-            && let Some(o) = slo.iter().flatten().find(|o| o.metric != SloMetric::E2el)
-        {
-            return Err(usage(format!(
-                "--slo {}: TTFT, TPOT and ITL are not measured with --no-stream (a whole \
-                 response arrives at once); judge e2el, or stream",
-                o.metric.name()
-            )));
+        if let Some(objectives) = &slo {
+            check_measurable(objectives, !self.no_stream)
+                .map_err(|e| usage(format!("--slo {e}")))?;
         }
         if let Some(a) = self.fail_under_attainment
             && !(0.0..=100.0).contains(&a)

@@ -10,7 +10,7 @@ pub mod workload;
 
 pub use mode::MetricMode;
 pub use record::{ConnectionUse, ErrorClass, RequestError, RequestRecord};
-pub use slo::{Objective, SloMetric, parse_objectives};
+pub use slo::{Objective, SloMetric, Unmeasured, check_measurable, parse_objectives};
 pub use stats::Distribution;
 pub use summary::{ConnectionCounts, Goodput, Judged, LevelSummary, TokenCountCheck};
 pub use workload::WorkloadCheck;

@@ -2,6 +2,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::stats::Distribution;
+use super::summary::LevelSummary;
+
 /// A per-request metric an objective can bound.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
@@ -25,6 +28,16 @@ impl SloMetric {
         }
     }
 
+    /// The level's distribution of this metric.
+    pub fn distribution(self, s: &LevelSummary) -> &Distribution {
+        match self {
+            SloMetric::Ttft => &s.ttft_ms,
+            SloMetric::Tpot => &s.tpot_ms,
+            SloMetric::Itl => &s.itl_ms,
+            SloMetric::E2el => &s.e2el_ms,
+        }
+    }
+
     fn parse(s: &str) -> Option<SloMetric> {
         Some(match s {
             "ttft" => SloMetric::Ttft,
@@ -33,6 +46,25 @@ impl SloMetric {
             "e2el" => SloMetric::E2el,
             _ => return None,
         })
+    }
+}
+
+/// An objective on a metric a non-streamed run does not measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{}: TTFT, TPOT and ITL are not measured with --no-stream (a whole response arrives at \
+     once); judge e2el, or stream",
+    .0.name()
+)]
+pub struct Unmeasured(pub SloMetric);
+
+/// Refuses objectives on TTFT, TPOT or ITL for a run that does not stream: a whole body
+/// arrives at once, they stay unmeasured, and the default policy passes an unmeasured metric,
+/// so every request would be judged good.
+pub fn check_measurable(objectives: &[Objective], stream: bool) -> Result<(), Unmeasured> {
+    match objectives.iter().find(|o| o.metric != SloMetric::E2el) {
+        Some(o) if !stream => Err(Unmeasured(o.metric)),
+        _ => Ok(()),
     }
 }
 
@@ -93,6 +125,18 @@ pub fn parse_objectives(spec: &str) -> Result<Vec<Objective>, SloParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streaming_metrics_are_refused_only_without_streaming() {
+        let o = parse_objectives("e2el:10s,tpot:50ms").unwrap();
+        assert_eq!(check_measurable(&o, true), Ok(()));
+        assert_eq!(
+            check_measurable(&o, false),
+            Err(Unmeasured(SloMetric::Tpot))
+        );
+        let e2el = parse_objectives("e2el:10s").unwrap();
+        assert_eq!(check_measurable(&e2el, false), Ok(()));
+    }
 
     #[test]
     fn parses_any_subset() {

@@ -2,7 +2,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
-use crate::metrics::{Distribution, SloMetric, TokenCountCheck, WorkloadCheck};
+use crate::metrics::{Distribution, TokenCountCheck, WorkloadCheck};
 use crate::result::RunResult;
 
 fn pair(d: &Distribution) -> String {
@@ -128,12 +128,7 @@ pub fn notes(result: &RunResult) -> Vec<String> {
                 if missed == 0 {
                     continue;
                 }
-                let dist = match o.metric {
-                    SloMetric::Ttft => &s.ttft_ms,
-                    SloMetric::Tpot => &s.tpot_ms,
-                    SloMetric::Itl => &s.itl_ms,
-                    SloMetric::E2el => &s.e2el_ms,
-                };
+                let dist = o.metric.distribution(s);
                 out.push(format!(
                     "{}: {missed} of {} requests missed {} ≤ {} ms (p99 {:.0} ms)",
                     l.label,
