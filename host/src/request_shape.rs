@@ -38,9 +38,13 @@ pub fn unsupported(info: &AdapterInfo, req: &GenerationRequest) -> Vec<Unsupport
     ];
     asked
         .into_iter()
-        .filter(|(on, _, cap)| *on && !info.capabilities.iter().any(|c| c == cap))
+        .filter(|(on, _, cap)| *on && !declares(info, cap))
         .map(|(_, flag, capability)| Unsupported { flag, capability })
         .collect()
+}
+
+fn declares(info: &AdapterInfo, capability: &str) -> bool {
+    info.capabilities.iter().any(|c| c == capability)
 }
 
 /// The embedded adapters that declare `capability`, for the refusal's advice. Loading them
@@ -49,7 +53,7 @@ pub fn adapters_with(runtime: &Runtime, capability: &str) -> Vec<String> {
     embedded_plugins()
         .iter()
         .filter_map(|p| runtime.load_adapter(p.name).ok())
-        .filter(|a| a.info().capabilities.iter().any(|c| c == capability))
+        .filter(|a| declares(a.info(), capability))
         .map(|a| a.info().name.clone())
         .collect()
 }

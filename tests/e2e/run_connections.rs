@@ -102,7 +102,7 @@ async fn a_fresh_connection_closed_unanswered_is_a_send_error() {
             let _ = tcp.read(&mut buf).await;
         }
     });
-    let out = run(&spec_at(&format!("http://{addr}"), 3)).await;
+    let out = run(&spec_at(&format!("http://{addr}"), 1, 3, 4)).await;
     let s = &out.result.levels[0].summary;
     assert_eq!(s.failed, 3);
     assert_eq!(s.errors[&ErrorClass::Send].count, 3, "{:?}", s.errors);

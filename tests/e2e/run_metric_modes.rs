@@ -70,7 +70,7 @@ async fn read_request(tcp: &mut tokio::net::TcpStream) {
 
 async fn replayed(mode: MetricMode) -> RequestRecord {
     let (url, server) = replay_server(1).await;
-    let mut spec = spec_at(&url, 1);
+    let mut spec = spec_at(&url, 1, 1, 4);
     spec.metric_mode = mode;
     let out = run(&spec).await;
     server.await.unwrap();

@@ -42,6 +42,11 @@ pub fn fixed(ttft_ms: u64, itl_ms: u64) -> SimConfig {
 
 /// A closed-loop run of `n` requests at concurrency `c`, `output` tokens each.
 pub fn spec(server: &SimHandle, c: u32, n: u64, output: u32) -> RunSpec {
+    spec_at(&format!("http://{}", server.local_addr()), c, n, output)
+}
+
+/// As [`spec`], against the server at `url` (any server, not only the simulator).
+pub fn spec_at(url: &str, c: u32, n: u64, output: u32) -> RunSpec {
     RunSpec {
         model: Some("sim-llama".into()),
         levels: vec![LevelPlan {
@@ -63,7 +68,7 @@ pub fn spec(server: &SimHandle, c: u32, n: u64, output: u32) -> RunSpec {
         // to fire set their own).
         timeout: Duration::from_secs(300),
         save_requests: true,
-        ..RunSpec::new(format!("http://{}", server.local_addr()), "vllm")
+        ..RunSpec::new(url, "vllm")
     }
 }
 
@@ -72,26 +77,4 @@ pub async fn run(spec: &RunSpec) -> RunOutput {
     runner::execute(spec, &runtime(), tx, CancellationToken::new())
         .await
         .expect("the run starts")
-}
-
-/// `n` requests one at a time to the server at `url` (any server, not only the simulator):
-/// model `m`, 16-token prompts asking for 4 tokens, the vllm adapter.
-pub fn spec_at(url: &str, n: u64) -> RunSpec {
-    RunSpec {
-        model: Some("m".into()),
-        levels: vec![LevelPlan {
-            load: Load::Concurrency { concurrency: 1 },
-            bound: Bound::Requests(n),
-            warmup: Warmup::None,
-            seed: 1,
-        }],
-        dataset: DatasetSpec::Synthetic {
-            input_len: 16,
-            output_len: 4,
-            range_ratio: 0.0,
-            prefix_len: 0,
-        },
-        timeout: Duration::from_secs(300),
-        ..RunSpec::new(url, "vllm")
-    }
 }

@@ -7,8 +7,8 @@
 //! requests, and per level the server-counted tokens per request where they differ by more
 //! than [`WorkloadCheck::WARN_RELATIVE_DIFF`].
 
-use crate::metrics::WorkloadCheck;
-use crate::result::RunResult;
+use crate::metrics::{LevelSummary, WorkloadCheck};
+use crate::result::{RunResult, ToolInfo};
 
 /// One line per difference, naming each run's value; empty when the workloads match.
 pub fn differences(ids: &[String], runs: &[&RunResult]) -> Vec<String> {
@@ -33,7 +33,8 @@ pub fn differences(ids: &[String], runs: &[&RunResult]) -> Vec<String> {
                 .map_or_else(|| "per prompt".to_string(), |m| m.to_string())
         }),
     ];
-    let ours = |r: &RunResult| r.tool.name == crate::result::ToolInfo::current().name;
+    let us = ToolInfo::current().name;
+    let ours = |r: &RunResult| r.tool.name == us;
     for (name, in_imports, get) in settings {
         let compared: Vec<(String, String)> = ids
             .iter()
@@ -48,17 +49,17 @@ pub fn differences(ids: &[String], runs: &[&RunResult]) -> Vec<String> {
     }
     let base = runs.first().map_or(&[][..], |r| &r.levels[..]);
     for level in base {
-        let per_request = |r: &RunResult, f: fn(&crate::metrics::LevelSummary) -> u64| {
+        type Total = fn(&LevelSummary) -> u64;
+        let per_request = |r: &RunResult, total: Total| {
             let l = r.levels.iter().find(|l| l.label == level.label)?;
-            (l.summary.completed > 0).then(|| f(&l.summary) as f64 / l.summary.completed as f64)
+            let s = &l.summary;
+            (s.completed > 0).then(|| total(s) as f64 / s.completed as f64)
         };
-        for (what, f) in [
-            (
-                "prompt",
-                (|s| s.total_input_tokens) as fn(&crate::metrics::LevelSummary) -> u64,
-            ),
+        let totals: [(&str, Total); 2] = [
+            ("prompt", |s| s.total_input_tokens),
             ("output", |s| s.total_output_tokens),
-        ] {
+        ];
+        for (what, f) in totals {
             let values: Vec<Option<f64>> = runs.iter().map(|r| per_request(r, f)).collect();
             let Some(first) = values[0].filter(|v| *v > 0.0) else {
                 continue;

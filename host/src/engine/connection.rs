@@ -72,7 +72,6 @@ struct Idle {
 pub struct ConnectionPool {
     authority: String,
     idle: Mutex<VecDeque<Idle>>,
-    idle_timeout: Duration,
     /// Reused connections that answered, and that died unanswered.
     reuse_answered: AtomicU64,
     reuse_died: AtomicU64,
@@ -89,11 +88,6 @@ impl std::fmt::Debug for ConnectionPool {
 impl ConnectionPool {
     /// A pool for `authority` (`host:port`; port 80 when none is given).
     pub fn new(authority: &str) -> Self {
-        Self::with_idle_timeout(authority, IDLE_TIMEOUT)
-    }
-
-    /// As [`ConnectionPool::new`], dropping connections idle `idle_timeout` or longer.
-    pub fn with_idle_timeout(authority: &str, idle_timeout: Duration) -> Self {
         let authority = if authority
             .rsplit_once(':')
             .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
@@ -105,15 +99,9 @@ impl ConnectionPool {
         Self {
             authority,
             idle: Mutex::new(VecDeque::new()),
-            idle_timeout,
             reuse_answered: AtomicU64::new(0),
             reuse_died: AtomicU64::new(0),
         }
-    }
-
-    /// Idle connections held now.
-    pub fn idle_count(&self) -> usize {
-        self.lock().len()
     }
 
     /// Whether this server has been seen to close every connection after one response.
@@ -138,10 +126,7 @@ impl ConnectionPool {
         let request = self.origin_form(request);
         let mut lease = self.checkout(used).await?;
         if !used.reused {
-            return match lease.sender.send_request(request).await {
-                Ok(response) => Ok((response, lease)),
-                Err(e) => Err(self.send_error(&e)),
-            };
+            return self.send_fresh(lease, request).await;
         }
         let again = duplicate(&request);
         match lease.sender.send_request(request).await {
@@ -158,12 +143,21 @@ impl ConnectionPool {
                 );
                 drop(lease);
                 used.retries += 1;
-                lease = self.open(used).await?;
-                match lease.sender.send_request(again).await {
-                    Ok(response) => Ok((response, lease)),
-                    Err(e) => Err(self.send_error(&e)),
-                }
+                let fresh = self.open(used).await?;
+                self.send_fresh(fresh, again).await
             }
+            Err(e) => Err(self.send_error(&e)),
+        }
+    }
+
+    /// Sends on a connection no earlier request used: any failure is the request's own.
+    async fn send_fresh(
+        &self,
+        mut lease: Lease,
+        request: Request<Full<Bytes>>,
+    ) -> Result<(Response<Incoming>, Lease), SendError> {
+        match lease.sender.send_request(request).await {
+            Ok(response) => Ok((response, lease)),
             Err(e) => Err(self.send_error(&e)),
         }
     }
@@ -186,7 +180,7 @@ impl ConnectionPool {
                 return self.open(used).await;
             };
             let Idle { mut sender, since } = idle;
-            if sender.is_closed() || since.elapsed() >= self.idle_timeout {
+            if sender.is_closed() || since.elapsed() >= IDLE_TIMEOUT {
                 used.stale += 1;
                 continue;
             }

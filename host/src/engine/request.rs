@@ -63,21 +63,18 @@ impl Progress {
                 }
                 // vLLM's client takes one timestamp per chunk, however many events the
                 // adapter made of it (chunks that came in one read are still separate).
-                if self.mode == MetricMode::Vllm && self.last_message == Some(self.message) {
-                    self.text.push_str(&d.text);
-                    if let Some(t) = d.tokens {
-                        *self.delta_tokens.get_or_insert(0) += t;
+                let same_chunk =
+                    self.mode == MetricMode::Vllm && self.last_message == Some(self.message);
+                if !same_chunk {
+                    if let Some(prev) = self.last {
+                        self.itl_ms.push(ms(at - prev));
+                    } else {
+                        self.first = Some(at);
                     }
-                    return;
+                    self.last = Some(at);
+                    self.last_message = Some(self.message);
+                    self.content_events += 1;
                 }
-                if let Some(prev) = self.last {
-                    self.itl_ms.push(ms(at - prev));
-                } else {
-                    self.first = Some(at);
-                }
-                self.last = Some(at);
-                self.last_message = Some(self.message);
-                self.content_events += 1;
                 if let Some(t) = d.tokens {
                     *self.delta_tokens.get_or_insert(0) += t;
                 }
