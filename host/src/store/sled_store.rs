@@ -32,6 +32,44 @@ impl std::fmt::Debug for SledStore {
     }
 }
 
+/// How long an open waits for sled's lock before answering [`StoreError::Locked`].
+///
+/// sled releases its lock file when the last of its background jobs lets go of the
+/// database, which can be a moment after the `Db` itself was dropped: a store closed and
+/// reopened in one process (tests, a server that reopens) can find its own lock still held.
+/// That hold ends by itself within milliseconds, but when is sled's internal affair with no
+/// event to wait on, so the open polls the lock; a store another live process holds stays
+/// locked, and is reported as such once the wait is over.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .flush_every_ms(Some(500))
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                if started.elapsed() >= LOCK_WAIT {
+                    return Err(StoreError::Locked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                std::thread::sleep(LOCK_POLL);
+            }
+            Err(other) => {
+                return Err(StoreError::Open {
+                    path: path.to_path_buf(),
+                    reason: other.to_string(),
+                });
+            }
+        }
+    }
+}
+
 fn record_prefix(id: &str) -> Vec<u8> {
     let mut k = id.as_bytes().to_vec();
     k.push(b'/');
@@ -54,19 +92,7 @@ impl SledStore {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let db = sled::Config::new()
-            .path(&path)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked { path: path.clone() }
-                }
-                other => StoreError::Open {
-                    path: path.clone(),
-                    reason: other.to_string(),
-                },
-            })?;
+        let db = open_db(&path)?;
         let meta = db.open_tree("meta")?;
         let runs = db.open_tree("runs")?;
         let records = db.open_tree("records")?;
