@@ -7,16 +7,16 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::dataset::{self, DatasetSpec, Endpoint, PromptText};
+use crate::dataset::{self, DatasetSpec, Endpoint};
 use crate::engine::{
     self, LevelPlan, LevelRun, PreparedRequest, ProgressEvent, RecordSink, RunContext, Target,
 };
 use crate::metrics::histogram::LevelHistograms;
 use crate::metrics::{Judged, LevelSummary, Objective, RequestRecord};
-use crate::plugin::{self, GenerationRequest, Message, Prompt, Runtime};
+use crate::plugin::{self, GenerationRequest, Prompt, Runtime};
 use crate::request_shape;
 use crate::result::{LevelResult, PluginRef, RunResult, RunSettings, SCHEMA_VERSION, ToolInfo};
-use crate::tokenize::{Tokenizer, TokenizerKind};
+use crate::tokenize::{Tokenizer, TokenizerChoice};
 
 /// A validated run.
 #[derive(Debug, Clone)]
@@ -29,7 +29,8 @@ pub struct RunSpec {
     pub levels: Vec<LevelPlan>,
     pub dataset: DatasetSpec,
     pub dataset_label: String,
-    pub tokenizer: TokenizerKind,
+    /// Who counts prompt tokens (`auto`: the server when it can).
+    pub tokenizer: TokenizerChoice,
     pub seed: u64,
     pub headers: Vec<(String, String)>,
     pub api_key: Option<String>,
@@ -74,7 +75,7 @@ impl RunSpec {
                 prefix_len: 0,
             },
             dataset_label: "synthetic input=512 output=128".to_string(),
-            tokenizer: TokenizerKind::Cl100kBase,
+            tokenizer: TokenizerChoice::Auto,
             seed: 0,
             headers: Vec::new(),
             api_key: None,
@@ -136,7 +137,7 @@ impl RunSpec {
                 Endpoint::Chat => "chat".to_string(),
             },
             dataset: self.dataset_label.clone(),
-            tokenizer: self.tokenizer.name().to_string(),
+            tokenizer: self.tokenizer.to_string(),
             stream: self.stream,
             metric_mode: self.metric_mode,
             max_tokens: self.max_tokens,
@@ -170,6 +171,8 @@ pub enum RunError {
     Dataset(#[from] dataset::DatasetError),
     #[error(transparent)]
     Tokenizer(#[from] crate::tokenize::TokenizeError),
+    #[error(transparent)]
+    TokenizerChoice(#[from] crate::tokenize::ResolveError),
     #[error(transparent)]
     Client(#[from] engine::ClientError),
     #[error("no model given and {0}; pass --model")]
@@ -278,44 +281,46 @@ pub async fn execute_with_sink(
             .map_err(RunError::ModelDiscovery)?,
     };
 
-    let tokenizer = {
-        let kind = spec.tokenizer;
-        tokio::task::spawn_blocking(move || Tokenizer::new(kind))
-            .await
-            .map_err(|e| RunError::ModelDiscovery(format!("tokenizer task failed: {e}")))??
-    };
-    let tokenizer = Arc::new(tokenizer);
-    let items = {
-        let (ds, tk, endpoint, n, seed) = (
-            spec.dataset.clone(),
-            tokenizer.clone(),
-            spec.endpoint,
-            prompts_needed(&spec.levels),
-            spec.seed,
+    let counting =
+        crate::tokenize::resolve(&spec.tokenizer, &adapter, &target, &model, spec.endpoint).await?;
+    if let Some(why) = &counting.fallback {
+        tracing::warn!(
+            "prompts are sized with cl100k_base because {why}; the server counts a different \
+             number of tokens (each level's workload line says how many). Pass --tokenizer \
+             with the model's tokenizer.json or directory to size them in its tokens"
         );
-        tokio::task::spawn_blocking(move || dataset::load(&ds, &tk, endpoint, n, seed))
-            .await
-            .map_err(|e| RunError::ModelDiscovery(format!("dataset task failed: {e}")))??
+    }
+    let tokenizer = Arc::new(counting.tokenizer.clone());
+    let n = prompts_needed(&spec.levels);
+    let items = match (&counting.counter, &spec.dataset) {
+        (Some(counter), DatasetSpec::Synthetic { .. }) => {
+            dataset::synthetic_counted(&spec.dataset, counter, spec.endpoint, n, spec.seed).await?
+        }
+        (counter, _) => {
+            let (ds, tk, endpoint, seed) = (
+                spec.dataset.clone(),
+                tokenizer.clone(),
+                spec.endpoint,
+                spec.seed,
+            );
+            let mut items =
+                tokio::task::spawn_blocking(move || dataset::load(&ds, &tk, endpoint, n, seed))
+                    .await
+                    .map_err(|e| RunError::ModelDiscovery(format!("dataset task failed: {e}")))??;
+            if let Some(counter) = counter {
+                dataset::recount(&mut items, counter).await?;
+            }
+            items
+        }
     };
+    // The tokenize client's connections close with it, before the run opens its own.
+    let tokenizer_name = counting.name.clone();
+    drop(counting);
     let requests: Vec<PreparedRequest> = items
         .into_iter()
         .map(|item| PreparedRequest {
             input_tokens: item.input_tokens,
-            request: spec.generation_request(
-                &model,
-                match item.prompt {
-                    PromptText::Text(t) => Prompt::Text(t),
-                    PromptText::Chat(ms) => Prompt::Chat(
-                        ms.into_iter()
-                            .map(|m| Message {
-                                role: m.role,
-                                content: m.content,
-                            })
-                            .collect(),
-                    ),
-                },
-                item.max_tokens,
-            ),
+            request: spec.generation_request(&model, Prompt::from(&item.prompt), item.max_tokens),
         })
         .collect();
     // What the adapter really puts in a request, as recorded with the result.
@@ -382,6 +387,7 @@ pub async fn execute_with_sink(
             min_tokens: sent.min_tokens,
             unsupported: unsent.iter().map(|u| u.flag.to_string()).collect(),
             served_model: ctx_served_model,
+            tokenizer: tokenizer_name,
             ..spec.settings(model)
         },
         adapter: plugin_ref(adapter.identity()),

@@ -1,6 +1,8 @@
 //! The traits an adapter author implements.
 
-use crate::types::{AdapterInfo, Event, GenerationRequest, HttpRequest};
+use crate::types::{
+    AdapterInfo, Event, GenerationRequest, HttpRequest, TokenizeQuery, TokenizeStep,
+};
 
 /// A server adapter: shapes requests for one server protocol and names the
 /// parser that reads its responses.
@@ -38,4 +40,29 @@ pub trait StreamParser: Default + 'static {
     fn finish(&mut self) -> Result<Vec<Event>, String> {
         Ok(Vec::new())
     }
+}
+
+/// Optional: the adapter's server counts a prompt's tokens on request (vLLM, SGLang, llama.cpp
+/// and TGI have a `/tokenize` endpoint). With it, `--tokenizer server` (and the default,
+/// `auto`) sizes synthetic prompts so that the server counts exactly `--input-len` tokens,
+/// chat template included. Register with `register_adapter!(MyAdapter, tokenizer)`.
+///
+/// The host sends the request, with the run's headers and API key, and hands back the
+/// status and whole body; it never times these requests. Count what the server would count
+/// for the prompt of a generation request: special tokens (BOS) as the server adds them, and
+/// for chat the rendered template with the generation prompt.
+pub trait Tokenize: Adapter {
+    /// The first request for `query`. An `Err` says why this query cannot be counted (for
+    /// example chat, on a server whose tokenizer endpoint knows no templates); the host then
+    /// falls back to another tokenizer and says so.
+    fn build_tokenize_request(query: &TokenizeQuery) -> Result<HttpRequest, String>;
+
+    /// Read the answer to step `step` (0 for the first request): a count, or one more
+    /// request (a server that renders a chat template and counts with two endpoints).
+    fn parse_tokenize_response(
+        query: &TokenizeQuery,
+        step: u32,
+        status: u16,
+        body: &[u8],
+    ) -> Result<TokenizeStep, String>;
 }

@@ -18,6 +18,24 @@ pub mod adapter_world {
     });
 }
 
+/// The `tokenizer-plugin` world: imports `host`, exports `tokenizer`. A tokenizing adapter
+/// exports this world and the adapter world from one component; their `types` and `host`
+/// are shared, so one set of conversions serves both.
+pub mod tokenizer_world {
+    wit_bindgen::generate!({
+        path: "../wit/v0.1",
+        world: "llm-loadtest:plugin/tokenizer-plugin@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_tokenizer_world",
+        default_bindings_module: "::llm_loadtest_sdk::bindings::tokenizer_world",
+        runtime_path: "::llm_loadtest_sdk::__private::wit_bindgen::rt",
+        with: {
+            "llm-loadtest:plugin/host@0.1.0": crate::bindings::adapter_world::llm_loadtest::plugin::host,
+            "llm-loadtest:plugin/types@0.1.0": crate::bindings::adapter_world::llm_loadtest::plugin::types,
+        },
+    });
+}
+
 /// The `slo-plugin` world: imports `host`, exports `slo-policy`. The `host`
 /// interface is shared with the adapter world so there is one `log` binding.
 pub mod slo_world {

@@ -4,18 +4,23 @@
 use std::cell::RefCell;
 use std::marker::PhantomData;
 
-use crate::adapter::{Adapter, StreamParser};
+use crate::adapter::{Adapter, StreamParser, Tokenize};
 use crate::bindings::adapter_world::exports::llm_loadtest::plugin::adapter as wit_adapter;
 use crate::bindings::adapter_world::llm_loadtest::plugin::types as wit;
 use crate::bindings::slo_world::exports::llm_loadtest::plugin::slo_policy as wit_slo;
+use crate::bindings::tokenizer_world::exports::llm_loadtest::plugin::tokenizer as wit_tokenizer;
 use crate::framing::Framing;
 use crate::slo::{Measurement, Objective, PolicyInfo, SloPolicy, Verdict};
 use crate::types::{
-    AdapterInfo, Event, GenerationRequest, Header, HttpRequest, Message, Prompt, TokenDelta, Usage,
+    AdapterInfo, Event, GenerationRequest, Header, HttpRequest, Message, Prompt, TokenDelta,
+    TokenizeQuery, TokenizeStep, Usage,
 };
 
 /// Implements the generated `adapter` traits for the author's `A`.
 pub struct AdapterExport<A>(PhantomData<A>);
+
+/// Implements the generated `tokenizer` trait for the author's `A`.
+pub struct TokenizerExport<A>(PhantomData<A>);
 
 /// The generated resource trait takes `&self`; the author's parser takes
 /// `&mut self`, so its state lives in a `RefCell`.
@@ -52,6 +57,33 @@ impl<P: StreamParser> wit_adapter::GuestStreamParser for ParserGlue<P> {
             .try_borrow_mut()
             .map_err(|_| "stream parser re-entered while busy".to_string())?;
         parser.finish().map(events_to_wit)
+    }
+}
+
+impl<A: Tokenize> wit_tokenizer::Guest for TokenizerExport<A> {
+    fn build_tokenize_request(
+        query: wit_tokenizer::TokenizeQuery,
+    ) -> Result<wit::HttpRequest, String> {
+        A::build_tokenize_request(&query_from_wit(query)).map(http_request_to_wit)
+    }
+
+    fn parse_tokenize_response(
+        query: wit_tokenizer::TokenizeQuery,
+        step: u32,
+        status: u16,
+        body: Vec<u8>,
+    ) -> Result<wit_tokenizer::TokenizeStep, String> {
+        A::parse_tokenize_response(&query_from_wit(query), step, status, &body).map(|s| match s {
+            TokenizeStep::Count(n) => wit_tokenizer::TokenizeStep::Count(n),
+            TokenizeStep::Then(r) => wit_tokenizer::TokenizeStep::Then(http_request_to_wit(r)),
+        })
+    }
+}
+
+fn query_from_wit(q: wit_tokenizer::TokenizeQuery) -> TokenizeQuery {
+    TokenizeQuery {
+        model: q.model,
+        prompt: prompt_from_wit(q.prompt),
     }
 }
 
@@ -124,23 +156,27 @@ fn info_to_wit(i: AdapterInfo) -> wit::AdapterInfo {
 fn request_from_wit(r: wit::GenerationRequest) -> GenerationRequest {
     GenerationRequest {
         model: r.model,
-        prompt: match r.prompt {
-            wit::Prompt::Text(t) => Prompt::Text(t),
-            wit::Prompt::Chat(msgs) => Prompt::Chat(
-                msgs.into_iter()
-                    .map(|m| Message {
-                        role: m.role,
-                        content: m.content,
-                    })
-                    .collect(),
-            ),
-        },
+        prompt: prompt_from_wit(r.prompt),
         max_tokens: r.max_tokens,
         min_tokens: r.min_tokens,
         ignore_eos: r.ignore_eos,
         temperature: r.temperature,
         stream: r.stream,
         extra_body: r.extra_body,
+    }
+}
+
+fn prompt_from_wit(p: wit::Prompt) -> Prompt {
+    match p {
+        wit::Prompt::Text(t) => Prompt::Text(t),
+        wit::Prompt::Chat(msgs) => Prompt::Chat(
+            msgs.into_iter()
+                .map(|m| Message {
+                    role: m.role,
+                    content: m.content,
+                })
+                .collect(),
+        ),
     }
 }
 

@@ -154,10 +154,52 @@ pub fn u32_at(value: &Value, pointer: &str) -> Option<u32> {
         .and_then(|n| u32::try_from(n).ok())
 }
 
+/// A tokenize endpoint's answer as a count: the body of a `2xx` answer holding `{"count": n}`
+/// (vLLM, SGLang), `{"tokens": [...]}` (llama.cpp, SGLang) or a bare array of tokens (TGI).
+/// Anything else is an error that says what the server answered.
+pub fn tokenize_count(endpoint: &str, status: u16, body: &[u8]) -> Result<u32, String> {
+    if !(200..300).contains(&status) {
+        return Err(format!(
+            "{endpoint} answered HTTP {status}: {}",
+            excerpt(body)
+        ));
+    }
+    let value = parse_message(body).map_err(|e| format!("{endpoint}: {e}"))?;
+    let n = match &value {
+        Value::Array(tokens) => Some(tokens.len()),
+        v => u32_at(v, "/count")
+            .map(|n| n as usize)
+            .or_else(|| v.get("tokens").and_then(Value::as_array).map(Vec::len)),
+    };
+    n.and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| format!("{endpoint} answered no count: {}", excerpt(body)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn tokenize_counts_from_every_shape() {
+        let vllm = br#"{"count":11,"max_model_len":2048,"tokens":[1,2],"token_strs":null}"#;
+        assert_eq!(tokenize_count("/tokenize", 200, vllm), Ok(11));
+        assert_eq!(
+            tokenize_count("/tokenize", 200, br#"{"tokens":[5,6,7]}"#),
+            Ok(3)
+        );
+        let tgi =
+            br#"[{"id":1,"text":"a","start":0,"stop":1},{"id":2,"text":"b","start":1,"stop":2}]"#;
+        assert_eq!(tokenize_count("/tokenize", 200, tgi), Ok(2));
+        let err = tokenize_count("/tokenize", 404, b"Not Found").unwrap_err();
+        assert!(
+            err.contains("HTTP 404") && err.contains("Not Found"),
+            "{err}"
+        );
+        let err = tokenize_count("/tokenize", 200, br#"{"detail":"x"}"#).unwrap_err();
+        assert!(err.contains("no count"), "{err}");
+        assert!(tokenize_count("/tokenize", 200, b"<html>").is_err());
+    }
 
     #[test]
     fn extra_body_fields_win_and_objects_merge() {

@@ -99,6 +99,10 @@
 //! - [`log`] writes to the host's log (stderr in native tests). Never log
 //!   secrets.
 //!
+//! An adapter whose server counts tokens on request (a `/tokenize` endpoint) also implements
+//! [`Tokenize`] and registers with `register_adapter!(MyAdapter, tokenizer)`; the host then sizes
+//! prompts so that the server counts exactly the length asked for.
+//!
 //! SLO policies work the same way with [`SloPolicy`] and
 //! [`register_slo_policy!`].
 #![deny(missing_docs)]
@@ -115,27 +119,47 @@ pub mod slo;
 pub mod testing;
 pub mod types;
 
-pub use adapter::{Adapter, StreamParser};
+pub use adapter::{Adapter, StreamParser, Tokenize};
 pub use framing::Framing;
 pub use log::{Level, log};
 pub use serde_json;
 pub use slo::{Measurement, Objective, PolicyInfo, SloPolicy, Verdict};
 pub use types::{
-    AdapterInfo, Event, GenerationRequest, Header, HttpRequest, Message, Prompt, TokenDelta, Usage,
+    AdapterInfo, Event, GenerationRequest, Header, HttpRequest, Message, Prompt, TokenDelta,
+    TokenizeQuery, TokenizeStep, Usage,
 };
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::glue::{AdapterExport, ParserGlue, SloExport};
+    pub use crate::glue::{AdapterExport, ParserGlue, SloExport, TokenizerExport};
     pub use wit_bindgen;
 }
 mod glue;
 
 /// Export a type implementing [`Adapter`] as this component's adapter.
 ///
-/// Invoke it once, at the top level of the plugin crate.
+/// Invoke it once, at the top level of the plugin crate. `register_adapter!(MyAdapter,
+/// tokenizer)` also exports its [`Tokenize`] implementation, so the host can ask the server
+/// to count prompt tokens.
 #[macro_export]
 macro_rules! register_adapter {
+    ($adapter:ty, tokenizer) => {
+        const _: fn() = || {
+            fn is_tokenizing<A: $crate::Tokenize>() {}
+            is_tokenizing::<$adapter>();
+        };
+        $crate::register_adapter!($adapter);
+        // The tokenizer world's export beside the adapter world's: the component's world is
+        // their union (`tokenizing-adapter-plugin`).
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            type __LlmLoadtestTokenizerExport = $crate::__private::TokenizerExport<$adapter>;
+            $crate::bindings::tokenizer_world::export_tokenizer_world!(
+                __LlmLoadtestTokenizerExport with_types_in $crate::bindings::tokenizer_world
+            );
+        };
+    };
     ($adapter:ty) => {
         // Native builds (unit tests) only check the type: the export names
         // (`pkg:ns/iface#func`) are not valid symbol names for native linkers.

@@ -197,3 +197,22 @@ pub struct AdapterInfo {
     /// `min-tokens`, `usage`, `reasoning`.
     pub capabilities: Vec<String>,
 }
+
+/// What the host wants counted: `prompt` as `model` would receive it in a generation request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenizeQuery {
+    /// The model name the run sends.
+    pub model: String,
+    /// The prompt or conversation to count.
+    pub prompt: Prompt,
+}
+
+/// What one answer to a tokenize request meant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenizeStep {
+    /// The server's count for the whole query: what it would count as the prompt of a
+    /// generation request (special tokens and, for chat, the template included).
+    Count(u32),
+    /// Not done yet: the host sends this request and hands its answer back as the next step.
+    Then(HttpRequest),
+}

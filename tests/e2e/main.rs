@@ -12,6 +12,7 @@ mod run_errors;
 mod run_metric_modes;
 mod run_metrics;
 mod run_protocols;
+mod run_tokenize;
 mod store_html;
 mod store_kill;
 mod store_roundtrip;

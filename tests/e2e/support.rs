@@ -7,6 +7,7 @@ use llm_loadtest::dataset::DatasetSpec;
 use llm_loadtest::engine::{Bound, LevelPlan, Load, Warmup};
 use llm_loadtest::plugin::{Runtime, RuntimeConfig};
 use llm_loadtest::runner::{self, RunOutput, RunSpec};
+use llm_loadtest::tokenize::{TokenizerChoice, TokenizerKind};
 use llm_loadtest_sim::{SimConfig, SimHandle};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -62,6 +63,9 @@ pub fn spec_at(url: &str, c: u32, n: u64, output: u32) -> RunSpec {
             prefix_len: 0,
         },
         seed: 1,
+        // These tests count the simulator's requests and connections exactly, so prompts are
+        // sized locally; sizing by the server (the default) is tested in `run_tokenize`.
+        tokenizer: TokenizerChoice::Bpe(TokenizerKind::Cl100kBase),
         ignore_eos: true,
         // These requests take at most a few hundred ms of simulated time:
         // only a hung request comes near 5 min (tests that need a timeout

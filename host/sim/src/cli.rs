@@ -114,11 +114,13 @@ pub async fn run_cli(args: SimArgs) -> Result<ExitCode, SimError> {
     tokio::signal::ctrl_c().await.map_err(SimError::Signal)?;
     let stats = handle.stats();
     eprintln!(
-        "stopping: {} requests received, {} completed, {} tokens generated, {} faults injected",
+        "stopping: {} requests received, {} completed, {} tokens generated, {} faults injected, \
+         {} tokenize requests",
         stats.requests_received,
         stats.requests_completed,
         stats.tokens_generated,
-        stats.faults_injected
+        stats.faults_injected,
+        stats.tokenize_requests
     );
     tokio::select! {
         stopped = handle.shutdown() => stopped?,

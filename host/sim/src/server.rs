@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use crate::app::App;
 use crate::clock::{Clock, ClockThread};
 use crate::config::{SimConfig, Timing};
-use crate::protocol::{ollama, openai, tgi, triton, vllm};
+use crate::protocol::{ollama, openai, tgi, tokenize, triton, vllm};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::{SimError, scheduler};
 
@@ -23,6 +23,8 @@ fn router(app: App) -> Router {
         .route("/v1/completions", post(openai::completions))
         .route("/v1/chat/completions", post(openai::chat))
         .route("/v1/models", get(openai::models))
+        // vLLM, SGLang, llama.cpp and TGI each own POST /tokenize; the body says which.
+        .route("/tokenize", post(tokenize::tokenize))
         .route("/metrics", get(vllm::metrics))
         .route("/version", get(vllm::version))
         .route("/health", get(vllm::health))

@@ -104,6 +104,7 @@ pub(crate) struct Stats {
     pub connections_open: AtomicU64,
     pub connections_peak: AtomicU64,
     pub connections_idle_closed: AtomicU64,
+    pub tokenize_requests: AtomicU64,
     pub first_token_lateness: Lateness,
     pub token_lateness: Lateness,
 }
@@ -130,6 +131,7 @@ impl Stats {
             connections_open: AtomicU64::new(0),
             connections_peak: AtomicU64::new(0),
             connections_idle_closed: AtomicU64::new(0),
+            tokenize_requests: AtomicU64::new(0),
             first_token_lateness: Lateness::new(),
             token_lateness: Lateness::new(),
         }
@@ -157,6 +159,7 @@ impl Stats {
             connections_open: self.connections_open.load(Relaxed),
             connections_peak: self.connections_peak.load(Relaxed),
             connections_idle_closed: self.connections_idle_closed.load(Relaxed),
+            tokenize_requests: self.tokenize_requests.load(Relaxed),
             timer_wakeups: 0,
             first_token_lateness: self.first_token_lateness.summary(),
             token_lateness: self.token_lateness.summary(),
@@ -203,6 +206,8 @@ pub struct StatsSnapshot {
     pub connections_peak: u64,
     /// Connections closed by the keep-alive idle timeout.
     pub connections_idle_closed: u64,
+    /// `POST /tokenize` requests answered (never counted as generation requests).
+    pub tokenize_requests: u64,
     /// Times the clock thread woke up to release due timers.
     pub timer_wakeups: u64,
     /// Lateness of first tokens against the schedule.

@@ -73,6 +73,13 @@ const WORDS: [&str; 64] = [
     " appears",
 ];
 
+/// Tokens the simulated chat template adds per message (a role marker and an end marker), as
+/// a real template does (`<|start_header_id|>user<|end_header_id|>` ... `<|eot_id|>`), so a
+/// chat prompt's server count exceeds its content's words as on a real server.
+pub(crate) const CHAT_TOKENS_PER_MESSAGE: u32 = 2;
+/// Tokens of the generation prompt the template ends with (the assistant's role marker).
+pub(crate) const CHAT_GENERATION_PROMPT_TOKENS: u32 = 1;
+
 /// Counts the prompt's tokens by the simulator's rule: whitespace-separated words.
 pub(crate) fn count_prompt_tokens(text: &str) -> u32 {
     u32::try_from(text.split_whitespace().count()).unwrap_or(u32::MAX)

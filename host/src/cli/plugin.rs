@@ -184,6 +184,14 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             println!("  framing:      {}", info.framing.name());
             println!("  default path: {}", info.default_path);
             println!("  capabilities: {}", info.capabilities.join(", "));
+            println!(
+                "  tokenizer:    {}",
+                if a.can_tokenize() {
+                    "yes: asks its server to count tokens (--tokenizer auto/server)"
+                } else {
+                    "no: prompts are sized with a local tokenizer"
+                }
+            );
         }
         LoadedPlugin::Slo(s) => println!("  description:  {}", s.info().description),
     }

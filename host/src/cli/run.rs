@@ -14,7 +14,7 @@ use crate::engine::{Bound, LevelPlan, Load, Warmup};
 use crate::metrics::{check_measurable, parse_objectives};
 use crate::plugin::{Runtime, RuntimeConfig};
 use crate::runner::{self, RunSpec};
-use crate::tokenize::TokenizerKind;
+use crate::tokenize::TokenizerChoice;
 
 /// Exit code when a level misses `--fail-under-attainment`.
 pub const EXIT_SLO_GATE: u8 = 3;
@@ -101,9 +101,11 @@ pub struct RunArgs {
     /// Synthetic: a shared prefix of this many tokens on every prompt [default: 0].
     #[arg(long)]
     pub prefix_len: Option<u32>,
-    /// Client tokenizer [default: cl100k_base].
-    #[arg(long, value_enum)]
-    pub tokenizer: Option<TokenizerKind>,
+    /// Who counts prompt tokens: `auto` (the server, through the adapter's /tokenize, when it
+    /// answers; else cl100k_base with a warning), `server`, `cl100k_base`, `o200k_base`, or a
+    /// model's tokenizer.json / model directory [default: auto].
+    #[arg(long)]
+    pub tokenizer: Option<TokenizerChoice>,
 
     /// max_tokens for every request (overrides the dataset's lengths).
     #[arg(long)]
@@ -387,7 +389,7 @@ impl RunArgs {
             levels,
             dataset,
             dataset_label,
-            tokenizer: self.tokenizer.unwrap_or(TokenizerKind::Cl100kBase),
+            tokenizer: self.tokenizer.clone().unwrap_or_default(),
             seed,
             headers,
             api_key: self.api_key.clone(),

@@ -27,4 +27,6 @@ pub enum DatasetError {
     SyntheticLength { target: usize, reason: String },
     #[error(transparent)]
     Tokenize(#[from] TokenizeError),
+    #[error("cannot count a dataset prompt: {0}")]
+    Count(String),
 }

@@ -8,6 +8,7 @@
 //! little longer than `input_tokens`.
 
 mod error;
+mod fitted;
 mod jsonl;
 mod sampling;
 mod sharegpt;
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::DatasetError;
 
-use crate::tokenize::Tokenizer;
+use crate::tokenize::{PromptCounter, Tokenizer};
 
 /// Which API shape prompts are built for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, Serialize, Deserialize)]
@@ -51,6 +52,22 @@ impl ChatMessage {
 pub enum PromptText {
     Text(String),
     Chat(Vec<ChatMessage>),
+}
+
+impl From<&PromptText> for crate::plugin::Prompt {
+    fn from(p: &PromptText) -> Self {
+        match p {
+            PromptText::Text(t) => crate::plugin::Prompt::Text(t.clone()),
+            PromptText::Chat(ms) => crate::plugin::Prompt::Chat(
+                ms.iter()
+                    .map(|m| crate::plugin::Message {
+                        role: m.role.clone(),
+                        content: m.content.clone(),
+                    })
+                    .collect(),
+            ),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +151,71 @@ pub fn load(
             jsonl::load(path, *output_len, tokenizer, endpoint, count, seed)
         }
     }
+}
+
+/// Synthetic prompts that `counter` counts as exactly their sampled length (a server's own
+/// count, chat template included, or a model's `tokenizer.json`); see [`fitted`]. Items
+/// depend only on the seed and the counter, as [`load`]'s do on the seed and the tokenizer.
+pub async fn synthetic_counted(
+    spec: &DatasetSpec,
+    counter: &PromptCounter,
+    endpoint: Endpoint,
+    count: usize,
+    seed: u64,
+) -> Result<Vec<PromptItem>, DatasetError> {
+    let DatasetSpec::Synthetic {
+        input_len,
+        output_len,
+        range_ratio,
+        prefix_len,
+    } = spec
+    else {
+        return Err(DatasetError::InvalidSpec(
+            "only synthetic prompts are sized by a counter".to_owned(),
+        ));
+    };
+    let lengths = synthetic::Lengths {
+        input_len: *input_len,
+        output_len: *output_len,
+        range_ratio: *range_ratio,
+        prefix_len: *prefix_len,
+    };
+    fitted::generate(&lengths, counter, endpoint, count, seed).await
+}
+
+/// Replace each item's `input_tokens` with `counter`'s count of its prompt (file datasets
+/// measured by the server). Items repeat when a file is oversampled, so each distinct prompt
+/// is counted once.
+pub async fn recount(
+    items: &mut [PromptItem],
+    counter: &PromptCounter,
+) -> Result<(), DatasetError> {
+    use futures::StreamExt;
+    use std::collections::{HashMap, HashSet};
+    let mut seen = HashSet::new();
+    let distinct: Vec<PromptText> = items
+        .iter()
+        .filter(|i| seen.insert(&i.prompt))
+        .map(|i| i.prompt.clone())
+        .collect();
+    let counts: HashMap<PromptText, u32> = futures::stream::iter(distinct)
+        .map(|p| async move {
+            match counter.count(&p).await {
+                Ok(n) => Ok((p, n)),
+                Err(e) => Err(DatasetError::Count(e.to_string())),
+            }
+        })
+        .buffered(8)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    for item in items.iter_mut() {
+        if let Some(&n) = counts.get(&item.prompt) {
+            item.input_tokens = n;
+        }
+    }
+    Ok(())
 }
 
 /// Count as `u32`, saturating: item counts beyond 4 billion tokens are not

@@ -27,19 +27,19 @@ use rand::{Rng, SeedableRng};
 use super::{ChatMessage, DatasetError, Endpoint, PromptItem, PromptText, sampling};
 use crate::tokenize::Tokenizer;
 
-const SOURCE_TEXT: &str = include_str!("../../assets/alice-chapters-1-3.txt");
+pub(super) const SOURCE_TEXT: &str = include_str!("../../assets/alice-chapters-1-3.txt");
 
 /// Start words tried per prompt before giving up (in practice the first fits).
 const MAX_STARTS: usize = 64;
 /// Seed stream for the shared prefix, apart from every item's stream.
-const PREFIX_STREAM: u64 = u64::MAX;
+pub(super) const PREFIX_STREAM: u64 = u64::MAX;
 /// Seed stream for the per-request nonces.
 const NONCE_STREAM: u64 = u64::MAX - 1;
 
 /// The nonce of request `index`: a letter, then 8 hex digits (4–6 tokens). It starts with a
 /// letter and ends in no whitespace, so it joins the prefix before it and the corpus after it
 /// at word boundaries, where token counts add up.
-fn nonce(seed: u64, index: usize) -> String {
+pub(super) fn nonce(seed: u64, index: usize) -> String {
     let k = sampling::key(sampling::key(seed, NONCE_STREAM), index as u64);
     format!("r{:08x}", k >> 32)
 }
@@ -73,15 +73,12 @@ pub(super) fn generate(
     // Each item has its own seeded stream, so item i does not depend on count.
     (0..count)
         .map(|index| {
-            let mut rng = StdRng::seed_from_u64(sampling::key(seed, index as u64));
-            let input_len = rng.random_range(input_range.0..=input_range.1);
-            let max_tokens = rng.random_range(output_range.0..=output_range.1);
-            let total = prefix_len + input_len as usize;
-            let input_tokens = u32::try_from(total).map_err(|_| {
-                DatasetError::InvalidSpec(format!(
-                    "prefix_len + input length ({total}) does not fit in 32 bits"
-                ))
-            })?;
+            let Sampled {
+                mut rng,
+                total,
+                input_tokens,
+                max_tokens,
+            } = sample(seed, index, (input_range, output_range), prefix_len)?;
             let head = with_nonce(tokenizer, (&prefix, prefix_len), total, seed, index);
             let text = corpus.exact_text(tokenizer, (&head.0, head.1), total, &mut rng)?;
             Ok(PromptItem {
@@ -94,6 +91,39 @@ pub(super) fn generate(
             })
         })
         .collect()
+}
+
+/// Request `index`'s lengths, drawn from its own seeded stream (so item i does not depend on
+/// count); the stream goes on to choose where its text starts.
+pub(super) struct Sampled {
+    pub rng: StdRng,
+    /// Prefix plus sampled input length, in tokens.
+    pub total: usize,
+    pub input_tokens: u32,
+    pub max_tokens: u32,
+}
+
+pub(super) fn sample(
+    seed: u64,
+    index: usize,
+    (input_range, output_range): ((u32, u32), (u32, u32)),
+    prefix_len: usize,
+) -> Result<Sampled, DatasetError> {
+    let mut rng = StdRng::seed_from_u64(sampling::key(seed, index as u64));
+    let input_len = rng.random_range(input_range.0..=input_range.1);
+    let max_tokens = rng.random_range(output_range.0..=output_range.1);
+    let total = prefix_len + input_len as usize;
+    let input_tokens = u32::try_from(total).map_err(|_| {
+        DatasetError::InvalidSpec(format!(
+            "prefix_len + input length ({total}) does not fit in 32 bits"
+        ))
+    })?;
+    Ok(Sampled {
+        rng,
+        total,
+        input_tokens,
+        max_tokens,
+    })
 }
 
 /// The shared prefix followed by request `index`'s nonce, with its token count; the prefix
@@ -120,7 +150,7 @@ fn with_nonce(
 
 /// Inclusive bounds `[len·(1−r), len·(1+r)]`, truncated like vLLM's random
 /// dataset, and never below one token.
-fn length_range(name: &str, len: u32, ratio: f64) -> Result<(u32, u32), DatasetError> {
+pub(super) fn length_range(name: &str, len: u32, ratio: f64) -> Result<(u32, u32), DatasetError> {
     if len == 0 {
         return Err(DatasetError::InvalidSpec(format!(
             "{name} must be at least 1"

@@ -7,13 +7,22 @@ use wasmtime::component::ResourceAny;
 use super::PluginIdentity;
 use super::bindings::adapter::AdapterPluginPre;
 use super::bindings::adapter::llm_loadtest::plugin::types as wit;
+use super::bindings::tokenizing::TokenizingAdapterPluginPre;
+use super::bindings::tokenizing::exports::llm_loadtest::plugin::tokenizer as wit_tok;
 use super::error::PluginError;
 use super::inspect::ComponentFacts;
 use super::pool::Pool;
 use super::sandbox::StoreData;
-use super::types::{AdapterInfo, Event, GenerationRequest, HttpRequest};
+use super::types::{
+    AdapterInfo, Event, GenerationRequest, HttpRequest, TokenizeQuery, TokenizeStep,
+};
 
 type AdapterPool = Pool<AdapterPluginPre<StoreData>>;
+/// Instances bound through the tokenizing world: only its `tokenizer` export is called there.
+pub(crate) type TokenizerPool = Pool<TokenizingAdapterPluginPre<StoreData>>;
+
+/// Most requests one tokenize exchange may take (llama.cpp's chat takes three).
+pub const MAX_TOKENIZE_STEPS: u32 = 4;
 
 /// Most events one `feed` or `finish` may return.
 pub const MAX_EVENTS_PER_CALL: usize = 65_536;
@@ -28,6 +37,8 @@ pub const MAX_REQUEST_HEADERS: usize = 256;
 /// instances, and each [`StreamParser`] is pinned to one of them.
 pub struct Adapter {
     pool: Arc<AdapterPool>,
+    /// Present when the component exports the optional `tokenizer` interface.
+    tokenizer: Option<TokenizerPool>,
     info: AdapterInfo,
     identity: PluginIdentity,
     facts: ComponentFacts,
@@ -46,6 +57,7 @@ impl Adapter {
     /// Wrap a pool and ask the plugin what it is (once; the answer is kept).
     pub(crate) fn new(
         pool: AdapterPool,
+        tokenizer: Option<TokenizerPool>,
         mut identity: PluginIdentity,
         facts: ComponentFacts,
     ) -> Result<Self, PluginError> {
@@ -59,6 +71,7 @@ impl Adapter {
         identity.version.clone_from(&info.version);
         Ok(Adapter {
             pool: Arc::new(pool),
+            tokenizer,
             info,
             identity,
             facts,
@@ -99,11 +112,79 @@ impl Adapter {
                 .llm_loadtest_plugin_adapter()
                 .call_build_request(&mut live.store, &wire)
         })?;
-        let req = out.map_err(|message| PluginError::Guest {
+        let req = out.map_err(|message| self.guest_error(call, message))?;
+        self.checked_request(call, req)
+    }
+
+    /// Whether the adapter can ask its server to count tokens (exports `tokenizer`).
+    pub fn can_tokenize(&self) -> bool {
+        self.tokenizer.is_some()
+    }
+
+    /// The first request of a tokenize exchange for `query`.
+    pub fn build_tokenize_request(
+        &self,
+        query: &TokenizeQuery,
+    ) -> Result<HttpRequest, PluginError> {
+        let call = "build-tokenize-request";
+        let pool = self.tokenizer_pool(call)?;
+        let wire = wit_tok::TokenizeQuery::from(query);
+        let out = pool.call_any(call, |live| {
+            live.bindings
+                .llm_loadtest_plugin_tokenizer()
+                .call_build_tokenize_request(&mut live.store, &wire)
+        })?;
+        let req = out.map_err(|message| self.guest_error(call, message))?;
+        self.checked_request(call, req)
+    }
+
+    /// Read the answer to the request of `step` of a tokenize exchange.
+    pub fn parse_tokenize_response(
+        &self,
+        query: &TokenizeQuery,
+        step: u32,
+        status: u16,
+        body: &[u8],
+    ) -> Result<TokenizeStep, PluginError> {
+        let call = "parse-tokenize-response";
+        let pool = self.tokenizer_pool(call)?;
+        let wire = wit_tok::TokenizeQuery::from(query);
+        let out = pool.call_any(call, |live| {
+            live.bindings
+                .llm_loadtest_plugin_tokenizer()
+                .call_parse_tokenize_response(&mut live.store, &wire, step, status, body)
+        })?;
+        match out.map_err(|message| self.guest_error(call, message))? {
+            wit_tok::TokenizeStep::Count(n) => Ok(TokenizeStep::Count(n)),
+            wit_tok::TokenizeStep::Then(req) => {
+                Ok(TokenizeStep::Then(self.checked_request(call, req)?))
+            }
+        }
+    }
+
+    fn tokenizer_pool(&self, call: &'static str) -> Result<&TokenizerPool, PluginError> {
+        self.tokenizer.as_ref().ok_or_else(|| {
+            self.guest_error(
+                call,
+                "this adapter does not export the tokenizer interface".into(),
+            )
+        })
+    }
+
+    fn guest_error(&self, call: &'static str, message: String) -> PluginError {
+        PluginError::Guest {
             plugin: self.pool.plugin().to_owned(),
             call,
             message,
-        })?;
+        }
+    }
+
+    /// A request a plugin returned, held to the size limits.
+    fn checked_request(
+        &self,
+        call: &'static str,
+        req: wit::HttpRequest,
+    ) -> Result<HttpRequest, PluginError> {
         let too_large = |what: String, limit: usize| PluginError::OutputTooLarge {
             plugin: self.pool.plugin().to_owned(),
             call,

@@ -11,6 +11,20 @@ pub(crate) mod adapter {
     });
 }
 
+/// The `tokenizing-adapter-plugin` world: an adapter that also exports `tokenizer`. Only its
+/// `tokenizer` export is called through these bindings; the `adapter` calls go through the
+/// adapter world's, which bind the same component.
+pub(crate) mod tokenizing {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1",
+        world: "llm-loadtest:plugin/tokenizing-adapter-plugin@0.1.0",
+        with: {
+            "llm-loadtest:plugin/host": super::adapter::llm_loadtest::plugin::host,
+            "llm-loadtest:plugin/types": super::adapter::llm_loadtest::plugin::types,
+        },
+    });
+}
+
 /// The `slo-plugin` world. It shares the `host` import with the adapter
 /// world, so one `Host` implementation serves both.
 pub(crate) mod slo {

@@ -36,6 +36,11 @@ impl PluginKind {
     }
 }
 
+/// The optional interface a tokenizing adapter exports beside `adapter`, with its version.
+pub(crate) fn tokenizer_export_name() -> String {
+    format!("{WIT_PACKAGE}/tokenizer@{WIT_VERSION}")
+}
+
 /// What a component imports and exports, by name.
 #[derive(Debug, Clone)]
 pub(crate) struct ComponentFacts {

@@ -33,7 +33,7 @@ mod wasi_nonblocking;
 
 pub use adapter::{
     Adapter, MAX_EVENTS_PER_CALL, MAX_REQUEST_BODY, MAX_REQUEST_HEADERS, MAX_TEXT_PER_CALL,
-    StreamParser,
+    MAX_TOKENIZE_STEPS, StreamParser,
 };
 pub use disk_cache::CacheStats;
 pub use embedded::{EmbeddedPlugin, embedded_plugins};
@@ -44,7 +44,7 @@ pub use runtime::{LoadedPlugin, Runtime, RuntimeConfig, default_cache_dir};
 pub use slo::SloPolicy;
 pub use types::{
     AdapterInfo, Event, Framing, GenerationRequest, HttpRequest, Measurement, Message, Objective,
-    PolicyInfo, Prompt, TokenDelta, Usage, Verdict,
+    PolicyInfo, Prompt, TokenDelta, TokenizeQuery, TokenizeStep, Usage, Verdict,
 };
 
 /// The WIT package version this host implements.

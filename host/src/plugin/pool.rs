@@ -14,7 +14,7 @@ use std::time::Duration;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Engine, Store, Trap};
 
-use super::bindings::{adapter, slo};
+use super::bindings::{adapter, slo, tokenizing};
 use super::epoch::EpochTicker;
 use super::error::PluginError;
 use super::sandbox::StoreData;
@@ -29,6 +29,13 @@ impl World for adapter::AdapterPluginPre<StoreData> {
     type Bindings = adapter::AdapterPlugin;
     fn instantiate(&self, store: &mut Store<StoreData>) -> wasmtime::Result<Self::Bindings> {
         adapter::AdapterPluginPre::instantiate(self, store)
+    }
+}
+
+impl World for tokenizing::TokenizingAdapterPluginPre<StoreData> {
+    type Bindings = tokenizing::TokenizingAdapterPlugin;
+    fn instantiate(&self, store: &mut Store<StoreData>) -> wasmtime::Result<Self::Bindings> {
+        tokenizing::TokenizingAdapterPluginPre::instantiate(self, store)
     }
 }
 

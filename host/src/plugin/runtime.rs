@@ -12,7 +12,9 @@ use wasmtime::{Config, Engine};
 
 use super::PluginIdentity;
 use super::adapter::Adapter;
-use super::bindings::{adapter::AdapterPluginPre, slo::SloPluginPre};
+use super::bindings::{
+    adapter::AdapterPluginPre, slo::SloPluginPre, tokenizing::TokenizingAdapterPluginPre,
+};
 use super::disk_cache::{CacheStats, Counters, DiskCache};
 use super::embedded;
 use super::epoch::EpochTicker;
@@ -219,10 +221,27 @@ impl Runtime {
     }
 
     fn make_adapter(&self, p: Prepared) -> Result<Adapter, PluginError> {
-        let pre = AdapterPluginPre::new(p.pre).map_err(|e| PluginError::Instantiate {
+        let instantiate_err = |e: wasmtime::Error| PluginError::Instantiate {
             plugin: p.label.to_string(),
             message: e.to_string(),
-        })?;
+        };
+        // Tokenize calls come before a run, never on its hot path: two instances suffice.
+        let tokenizer = if p.facts.exports.contains(&inspect::tokenizer_export_name()) {
+            let pre = TokenizingAdapterPluginPre::new(p.pre.clone()).map_err(instantiate_err)?;
+            Some(Pool::new(
+                p.label.clone(),
+                self.engine.clone(),
+                pre,
+                self.ticker.clone(),
+                &PoolConfig {
+                    size: 2,
+                    ..self.pool_config()
+                },
+            ))
+        } else {
+            None
+        };
+        let pre = AdapterPluginPre::new(p.pre).map_err(instantiate_err)?;
         let pool = Pool::new(
             p.label,
             self.engine.clone(),
@@ -230,7 +249,7 @@ impl Runtime {
             self.ticker.clone(),
             &self.pool_config(),
         );
-        Adapter::new(pool, p.identity, p.facts)
+        Adapter::new(pool, tokenizer, p.identity, p.facts)
     }
 
     fn make_policy(&self, p: Prepared) -> Result<SloPolicy, PluginError> {

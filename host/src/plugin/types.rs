@@ -5,6 +5,7 @@ pub use llm_loadtest_sdk::framing::Framing;
 
 use super::bindings::adapter::llm_loadtest::plugin::types as wit;
 use super::bindings::slo::exports::llm_loadtest::plugin::slo_policy as wit_slo;
+use super::bindings::tokenizing::exports::llm_loadtest::plugin::tokenizer as wit_tok;
 
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,22 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
     /// How the response to this request is framed.
     pub framing: Framing,
+}
+
+/// What to count: `prompt` as `model` would receive it in a generation request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenizeQuery {
+    pub model: String,
+    pub prompt: Prompt,
+}
+
+/// What one answer to a tokenize request meant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenizeStep {
+    /// The server's count for the whole query.
+    Count(u32),
+    /// Send this request and hand its answer back as the next step.
+    Then(HttpRequest),
 }
 
 /// Generated text in one message.
@@ -139,22 +156,46 @@ pub(crate) fn framing_from_wit(f: wit::Framing) -> Framing {
     }
 }
 
+impl From<&Prompt> for wit::Prompt {
+    fn from(p: &Prompt) -> Self {
+        match p {
+            Prompt::Text(t) => wit::Prompt::Text(t.clone()),
+            Prompt::Chat(messages) => wit::Prompt::Chat(
+                messages
+                    .iter()
+                    .map(|m| wit::Message {
+                        role: m.role.clone(),
+                        content: m.content.clone(),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl From<&TokenizeQuery> for wit_tok::TokenizeQuery {
+    fn from(q: &TokenizeQuery) -> Self {
+        wit_tok::TokenizeQuery {
+            model: q.model.clone(),
+            prompt: wit::Prompt::from(&q.prompt),
+        }
+    }
+}
+
+impl From<wit_tok::TokenizeStep> for TokenizeStep {
+    fn from(s: wit_tok::TokenizeStep) -> Self {
+        match s {
+            wit_tok::TokenizeStep::Count(n) => TokenizeStep::Count(n),
+            wit_tok::TokenizeStep::Then(r) => TokenizeStep::Then(HttpRequest::from(r)),
+        }
+    }
+}
+
 impl From<&GenerationRequest> for wit::GenerationRequest {
     fn from(r: &GenerationRequest) -> Self {
         wit::GenerationRequest {
             model: r.model.clone(),
-            prompt: match &r.prompt {
-                Prompt::Text(t) => wit::Prompt::Text(t.clone()),
-                Prompt::Chat(messages) => wit::Prompt::Chat(
-                    messages
-                        .iter()
-                        .map(|m| wit::Message {
-                            role: m.role.clone(),
-                            content: m.content.clone(),
-                        })
-                        .collect(),
-                ),
-            },
+            prompt: wit::Prompt::from(&r.prompt),
             max_tokens: r.max_tokens,
             min_tokens: r.min_tokens,
             ignore_eos: r.ignore_eos,

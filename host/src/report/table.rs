@@ -154,7 +154,7 @@ fn workload_notes(w: &WorkloadCheck) -> Vec<String> {
     if WorkloadCheck::off(w.input_diff()) {
         out.push(format!(
             "the server counted {:.1} prompt tokens per request where {:.1} were asked \
-             ({:+.1} %): prompts are sized with the client tokenizer, not the model's; \
+             ({:+.1} %): prompts were not sized in the server's tokens (see --tokenizer); \
              statistics use the server's counts",
             per(w.server_input_tokens, w.input_requests),
             per(w.requested_input_tokens, w.input_requests),

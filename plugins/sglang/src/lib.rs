@@ -18,8 +18,12 @@ pub mod chat_text;
 pub mod parse;
 pub mod request;
 pub mod text_delta;
+pub mod tokenize;
 
-use llm_loadtest_sdk::{Adapter, AdapterInfo, Framing, GenerationRequest, HttpRequest};
+use llm_loadtest_sdk::{
+    Adapter, AdapterInfo, Framing, GenerationRequest, HttpRequest, Tokenize, TokenizeQuery,
+    TokenizeStep,
+};
 use parse::SglangParser;
 
 /// The SGLang native adapter.
@@ -46,4 +50,19 @@ impl Adapter for Sglang {
     }
 }
 
-llm_loadtest_sdk::register_adapter!(Sglang);
+impl Tokenize for Sglang {
+    fn build_tokenize_request(query: &TokenizeQuery) -> Result<HttpRequest, String> {
+        tokenize::build(query, "prompt")
+    }
+
+    fn parse_tokenize_response(
+        _query: &TokenizeQuery,
+        step: u32,
+        status: u16,
+        body: &[u8],
+    ) -> Result<TokenizeStep, String> {
+        tokenize::parse(step, status, body)
+    }
+}
+
+llm_loadtest_sdk::register_adapter!(Sglang, tokenizer);

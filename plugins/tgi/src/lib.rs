@@ -17,8 +17,13 @@ pub mod request;
 // its component exports along.
 #[path = "../../sglang/src/chat_text.rs"]
 pub mod chat_text;
+#[path = "../../sglang/src/tokenize.rs"]
+pub mod tokenize;
 
-use llm_loadtest_sdk::{Adapter, AdapterInfo, Framing, GenerationRequest, HttpRequest};
+use llm_loadtest_sdk::{
+    Adapter, AdapterInfo, Framing, GenerationRequest, HttpRequest, Tokenize, TokenizeQuery,
+    TokenizeStep,
+};
 use parse::TgiParser;
 
 /// The TGI native adapter.
@@ -43,4 +48,19 @@ impl Adapter for Tgi {
     }
 }
 
-llm_loadtest_sdk::register_adapter!(Tgi);
+impl Tokenize for Tgi {
+    fn build_tokenize_request(query: &TokenizeQuery) -> Result<HttpRequest, String> {
+        tokenize::build(query, "inputs")
+    }
+
+    fn parse_tokenize_response(
+        _query: &TokenizeQuery,
+        step: u32,
+        status: u16,
+        body: &[u8],
+    ) -> Result<TokenizeStep, String> {
+        tokenize::parse(step, status, body)
+    }
+}
+
+llm_loadtest_sdk::register_adapter!(Tgi, tokenizer);

@@ -10,7 +10,10 @@
 #[path = "../../openai/src/protocol/mod.rs"]
 pub mod protocol;
 
-use llm_loadtest_sdk::{Adapter, AdapterInfo, Framing, GenerationRequest, HttpRequest};
+use llm_loadtest_sdk::{
+    Adapter, AdapterInfo, Framing, GenerationRequest, HttpRequest, Tokenize, TokenizeQuery,
+    TokenizeStep,
+};
 use protocol::parse::OpenAiParser;
 use protocol::request::{self, Extensions};
 
@@ -51,4 +54,19 @@ impl Adapter for Vllm {
     }
 }
 
-llm_loadtest_sdk::register_adapter!(Vllm);
+impl Tokenize for Vllm {
+    fn build_tokenize_request(query: &TokenizeQuery) -> Result<HttpRequest, String> {
+        protocol::tokenize::build(query)
+    }
+
+    fn parse_tokenize_response(
+        query: &TokenizeQuery,
+        step: u32,
+        status: u16,
+        body: &[u8],
+    ) -> Result<TokenizeStep, String> {
+        protocol::tokenize::parse(query, step, status, body)
+    }
+}
+
+llm_loadtest_sdk::register_adapter!(Vllm, tokenizer);

@@ -4,6 +4,7 @@ pub(crate) mod ollama;
 pub(crate) mod openai;
 pub(crate) mod sglang;
 pub(crate) mod tgi;
+pub(crate) mod tokenize;
 pub(crate) mod triton;
 pub(crate) mod vllm;
 

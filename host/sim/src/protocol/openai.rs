@@ -14,7 +14,9 @@ use crate::generation::GenRequest;
 use crate::protocol::{
     Done, Finish, Wire, json_response, json_str, push_num, read_body, request_id, unix_seconds,
 };
-use crate::tokens::{count_prompt_tokens, hash_prompt};
+use crate::tokens::{
+    CHAT_GENERATION_PROMPT_TOKENS, CHAT_TOKENS_PER_MESSAGE, count_prompt_tokens, hash_prompt,
+};
 
 #[derive(Deserialize)]
 struct StreamOptions {
@@ -71,8 +73,9 @@ fn prompt_of(prompt: &Value) -> Option<(u32, u64)> {
     }
 }
 
-/// Counts and hashes chat `messages`: the words of every text content.
-fn messages_of(messages: &[Value]) -> (u32, u64) {
+/// Counts and hashes chat `messages`: the words of every text content, plus the simulated chat
+/// template's tokens (see [`CHAT_TOKENS_PER_MESSAGE`]).
+pub(crate) fn messages_of(messages: &[Value]) -> (u32, u64) {
     let mut text = String::new();
     for m in messages {
         match m.get("content") {
@@ -91,7 +94,14 @@ fn messages_of(messages: &[Value]) -> (u32, u64) {
             _ => {}
         }
     }
-    (count_prompt_tokens(&text), hash_prompt(text.as_bytes()))
+    let template = u32::try_from(messages.len())
+        .unwrap_or(u32::MAX)
+        .saturating_mul(CHAT_TOKENS_PER_MESSAGE)
+        .saturating_add(CHAT_GENERATION_PROMPT_TOKENS);
+    (
+        count_prompt_tokens(&text).saturating_add(template),
+        hash_prompt(text.as_bytes()),
+    )
 }
 
 /// `POST /v1/completions`.

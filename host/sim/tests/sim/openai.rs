@@ -139,7 +139,8 @@ async fn chat_stream_sends_role_first_then_content_then_usage() {
     }
     assert_eq!(events[5]["choices"][0]["finish_reason"], "length");
     assert_eq!(events[6]["choices"], json!([]));
-    assert_eq!(events[6]["usage"]["prompt_tokens"], 4);
+    // Four words of content, two template tokens per message, one for the generation prompt.
+    assert_eq!(events[6]["usage"]["prompt_tokens"], 4 + 2 * 2 + 1);
     assert_eq!(events[6]["usage"]["completion_tokens"], 5);
     // The role chunk leaves with the first token, in the same frame.
     assert_eq!(reply.frames.len(), 6);

@@ -1,12 +1,26 @@
-//! Client-side token counting with OpenAI's BPE vocabularies (tiktoken-rs).
+//! Token counting on the client: OpenAI's BPE vocabularies (tiktoken-rs, compiled in) or a
+//! model's own Hugging Face `tokenizer.json` (the `tokenizers` crate, read from a path, never
+//! fetched); and, in [`server`], counting by the server itself through the adapter.
 //!
-//! Used to build token-exact synthetic prompts, to measure dataset prompts, and
-//! to count generated tokens when a server reports no usage (DESIGN §5). The
-//! rank files are compiled into tiktoken-rs, so building a tokenizer needs no
-//! network; each vocabulary is parsed once per process and then shared.
+//! Used to build synthetic prompts of exact length, to measure dataset prompts, and to count
+//! generated tokens when a server reports no usage (DESIGN §5). Which one a run uses is a
+//! [`TokenizerChoice`]; the default (`auto`) asks the server when its adapter can, because a
+//! load test is only worth its numbers in the server's own tokens (the model's tokenizer
+//! counted 128 cl100k tokens of English prose as ~212 on a real vLLM server).
+
+mod choice;
+mod counter;
+mod hf;
+mod resolve;
+pub mod server;
+
+pub use choice::TokenizerChoice;
+pub use counter::{CountError, PromptCounter};
+pub use resolve::{ResolveError, Resolved, resolve};
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use tiktoken_rs::CoreBPE;
 
@@ -51,20 +65,36 @@ pub enum TokenizeError {
         count: usize,
         reason: String,
     },
+    #[error("cannot load the Hugging Face tokenizer {path}: {reason}")]
+    LoadFile { path: PathBuf, reason: String },
+    #[error("{tokenizer} cannot encode a {len}-byte text: {reason}")]
+    Encode {
+        tokenizer: String,
+        len: usize,
+        reason: String,
+    },
 }
 
-/// A loaded vocabulary. Cheap to clone and `Send + Sync`: it only refers to a
-/// process-wide table.
-#[derive(Clone, Copy)]
+/// A loaded vocabulary. Cheap to clone and `Send + Sync`: a BPE vocabulary is a process-wide
+/// table, a Hugging Face tokenizer is shared behind an `Arc`.
+#[derive(Clone)]
 pub struct Tokenizer {
-    kind: TokenizerKind,
-    bpe: &'static CoreBPE,
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Bpe {
+        kind: TokenizerKind,
+        bpe: &'static CoreBPE,
+    },
+    HuggingFace(Arc<hf::HfTokenizer>),
 }
 
 impl fmt::Debug for Tokenizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tokenizer")
-            .field("kind", &self.kind)
+            .field("name", &self.name())
             .finish_non_exhaustive()
     }
 }
@@ -82,7 +112,7 @@ impl Tokenizer {
                 TokenizerKind::O200kBase => (&O200K, tiktoken_rs::o200k_base),
             };
         if let Some(bpe) = cell.get() {
-            return Ok(Tokenizer { kind, bpe });
+            return Ok(Tokenizer::bpe(kind, bpe));
         }
         // Two threads may both build on first use; one result is kept. Building
         // outside the cell keeps the error path (which OnceLock cannot carry).
@@ -91,40 +121,84 @@ impl Tokenizer {
             reason: format!("{e:#}"),
         })?;
         let bpe = cell.get_or_init(|| built);
-        Ok(Tokenizer { kind, bpe })
+        Ok(Tokenizer::bpe(kind, bpe))
     }
 
-    pub fn kind(&self) -> TokenizerKind {
-        self.kind
+    fn bpe(kind: TokenizerKind, bpe: &'static CoreBPE) -> Tokenizer {
+        Tokenizer {
+            inner: Inner::Bpe { kind, bpe },
+        }
+    }
+
+    /// A model's own tokenizer: a `tokenizer.json`, or a model directory holding one.
+    pub fn from_path(path: &std::path::Path) -> Result<Tokenizer, TokenizeError> {
+        Ok(Tokenizer {
+            inner: Inner::HuggingFace(Arc::new(hf::HfTokenizer::load(path)?)),
+        })
+    }
+
+    /// The BPE vocabulary, when this is one: the synthetic generator's exact
+    /// construction relies on how tiktoken splits text.
+    pub fn kind(&self) -> Option<TokenizerKind> {
+        match &self.inner {
+            Inner::Bpe { kind, .. } => Some(*kind),
+            Inner::HuggingFace(_) => None,
+        }
+    }
+
+    /// The name recorded with results: `cl100k_base`, or `hf:<path>`.
+    pub fn name(&self) -> String {
+        match &self.inner {
+            Inner::Bpe { kind, .. } => kind.name().to_owned(),
+            Inner::HuggingFace(hf) => hf.name(),
+        }
     }
 
     /// Number of tokens in `text`, treating special-token spellings such as
     /// `<|endoftext|>` as ordinary text (datasets and model output may contain
-    /// them literally).
+    /// them literally), and adding no special tokens.
     pub fn count(&self, text: &str) -> usize {
-        self.bpe.encode_ordinary(text).len()
+        match &self.inner {
+            Inner::Bpe { bpe, .. } => bpe.encode_ordinary(text).len(),
+            Inner::HuggingFace(hf) => hf.count(text, false),
+        }
+    }
+
+    /// Tokens a server with this tokenizer counts for `text` sent as a prompt: [`count`]
+    /// plus the special tokens (BOS) the tokenizer adds. The BPE vocabularies add none.
+    ///
+    /// [`count`]: Tokenizer::count
+    pub fn count_as_prompt(&self, text: &str) -> usize {
+        match &self.inner {
+            Inner::Bpe { bpe, .. } => bpe.encode_ordinary(text).len(),
+            Inner::HuggingFace(hf) => hf.count(text, true),
+        }
     }
 
     /// Token ids of `text`, special-token spellings treated as ordinary text.
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        self.bpe.encode_ordinary(text)
+        match &self.inner {
+            Inner::Bpe { bpe, .. } => bpe.encode_ordinary(text),
+            Inner::HuggingFace(hf) => hf.encode(text),
+        }
     }
 
     /// Text of `tokens`. Fails on an id outside the vocabulary, or when the
     /// bytes are not valid UTF-8 (a slice that splits a multi-byte character).
     pub fn decode(&self, tokens: &[u32]) -> Result<String, TokenizeError> {
-        let bytes = self
-            .bpe
-            .decode_bytes(tokens)
-            .map_err(|e| self.decode_error(tokens, format!("unknown token id {}", e.token)))?;
-        String::from_utf8(bytes).map_err(|e| self.decode_error(tokens, e.to_string()))
-    }
-
-    fn decode_error(&self, tokens: &[u32], reason: String) -> TokenizeError {
-        TokenizeError::Decode {
-            kind: self.kind,
-            count: tokens.len(),
-            reason,
+        match &self.inner {
+            Inner::Bpe { kind, bpe } => {
+                let decode_error = |reason: String| TokenizeError::Decode {
+                    kind: *kind,
+                    count: tokens.len(),
+                    reason,
+                };
+                let bytes = bpe
+                    .decode_bytes(tokens)
+                    .map_err(|e| decode_error(format!("unknown token id {}", e.token)))?;
+                String::from_utf8(bytes).map_err(|e| decode_error(e.to_string()))
+            }
+            Inner::HuggingFace(hf) => hf.decode(tokens),
         }
     }
 }
@@ -197,7 +271,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", kind.name()));
             let back: TokenizerKind = serde_json::from_str(&json).expect("deserialises");
             assert_eq!(back, kind);
-            assert_eq!(Tokenizer::new(kind).expect("loads").kind(), kind);
+            assert_eq!(Tokenizer::new(kind).expect("loads").kind(), Some(kind));
         }
     }
 
@@ -208,7 +282,10 @@ mod tests {
         let tok = Tokenizer::new(TokenizerKind::Cl100kBase).expect("loads");
         let counts: Vec<usize> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..2)
-                .map(|i| s.spawn(move || tok.count("word ".repeat(10 + i).trim_end())))
+                .map(|i| {
+                    let tok = tok.clone();
+                    s.spawn(move || tok.count("word ".repeat(10 + i).trim_end()))
+                })
                 .collect();
             handles
                 .into_iter()
