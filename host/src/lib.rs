@@ -11,5 +11,6 @@ pub mod report;
 pub mod request_shape;
 pub mod result;
 pub mod runner;
+pub mod server_version;
 pub mod store;
 pub mod tokenize;

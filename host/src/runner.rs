@@ -50,6 +50,8 @@ pub struct RunSpec {
     /// Run even when the adapter does not declare a capability a flag needs (`--ignore-eos`
     /// through an adapter that cannot send it); the result records what was sent.
     pub allow_unsupported: bool,
+    /// Ask the server its version before the run (a GET at each of a few well-known paths).
+    pub probe_server_version: bool,
 }
 
 impl RunSpec {
@@ -92,6 +94,7 @@ impl RunSpec {
             save_requests: false,
             tags: Vec::new(),
             allow_unsupported: false,
+            probe_server_version: true,
         }
     }
 
@@ -151,6 +154,7 @@ impl RunSpec {
             tags: self.tags.clone(),
             unsupported: Vec::new(),
             served_model: None,
+            server_version: None,
         }
     }
 }
@@ -281,6 +285,11 @@ pub async fn execute_with_sink(
             .map_err(RunError::ModelDiscovery)?,
     };
 
+    let server_version = if spec.probe_server_version {
+        crate::server_version::probe(&client, &target).await
+    } else {
+        None
+    };
     let counting =
         crate::tokenize::resolve(&spec.tokenizer, &adapter, &target, &model, spec.endpoint).await?;
     if let Some(why) = &counting.fallback {
@@ -388,6 +397,7 @@ pub async fn execute_with_sink(
             unsupported: unsent.iter().map(|u| u.flag.to_string()).collect(),
             served_model: ctx_served_model,
             tokenizer: tokenizer_name,
+            server_version,
             ..spec.settings(model)
         },
         adapter: plugin_ref(adapter.identity()),

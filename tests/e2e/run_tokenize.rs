@@ -150,3 +150,20 @@ async fn without_a_server_tokenizer_auto_falls_back_and_server_refuses() {
     assert!(err.to_string().contains("ollama"), "{err}");
     server.shutdown().await.unwrap();
 }
+
+/// The server's version is asked before the run and recorded; the simulator speaks vLLM's
+/// `/version`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_version_is_recorded() {
+    let server = sim(fixed(1, 1)).await;
+    let mut sp = sized(&server, "vllm", Endpoint::Completions);
+    sp.probe_server_version = true;
+    let out = run(&sp).await;
+    let version = out
+        .result
+        .settings
+        .server_version
+        .expect("the simulator says one");
+    assert!(version.starts_with("vLLM "), "{version}");
+    server.shutdown().await.unwrap();
+}

@@ -66,6 +66,7 @@ pub fn spec_at(url: &str, c: u32, n: u64, output: u32) -> RunSpec {
         // These tests count the simulator's requests and connections exactly, so prompts are
         // sized locally; sizing by the server (the default) is tested in `run_tokenize`.
         tokenizer: TokenizerChoice::Bpe(TokenizerKind::Cl100kBase),
+        probe_server_version: false,
         ignore_eos: true,
         // These requests take at most a few hundred ms of simulated time:
         // only a hung request comes near 5 min (tests that need a timeout

@@ -406,6 +406,7 @@ impl RunArgs {
             save_requests: self.save_requests,
             tags: self.tags.clone(),
             allow_unsupported: self.allow_unsupported,
+            probe_server_version: true,
         })
     }
 }

@@ -24,7 +24,12 @@ pub fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let s = &r.settings;
     println!("run {} ({})", e.id, e.status.name());
     println!("  started  {}   finished {}", r.started_at, r.finished_at);
-    println!("  server   {}   model {}", s.server, s.model);
+    println!(
+        "  server   {} ({})   model {}",
+        s.server,
+        s.server_version.as_deref().unwrap_or("version unknown"),
+        s.model
+    );
     println!(
         "  adapter  {} {} sha256 {} ({})",
         r.adapter.name,

@@ -47,6 +47,17 @@ pub fn differences(ids: &[String], runs: &[&RunResult]) -> Vec<String> {
             out.push(format!("{name} differs: {}", by_run(&who, &values)));
         }
     }
+    // Known versions only: an imported vLLM result, or a server that names none, is not a
+    // difference to warn about.
+    let versions: Vec<(String, String)> = ids
+        .iter()
+        .zip(runs)
+        .filter_map(|(id, r)| Some((id.clone(), r.settings.server_version.clone()?)))
+        .collect();
+    if versions.iter().any(|(_, v)| *v != versions[0].1) {
+        let (who, values): (Vec<String>, Vec<String>) = versions.into_iter().unzip();
+        out.push(format!("server version differs: {}", by_run(&who, &values)));
+    }
     let base = runs.first().map_or(&[][..], |r| &r.levels[..]);
     for level in base {
         type Total = fn(&LevelSummary) -> u64;
@@ -110,6 +121,7 @@ mod tests {
         let (a, _) = sample_run("m", &[], &[1, 4]);
         let (mut b, _) = sample_run("other", &[], &[1, 4]);
         b.settings.stream = false;
+        b.settings.server_version = Some("vLLM 0.32.0".into());
         // 212 server-counted prompt tokens per request where the baseline sent 32.
         b.levels[1].summary.total_input_tokens = 212 * b.levels[1].summary.completed;
         let ids = ["a".to_string(), "b".to_string()];
@@ -122,5 +134,10 @@ mod tests {
                 "c=4: prompt tokens per request differ: a 32.0, b 212.0",
             ]
         );
+        // A version only one run knows is no difference; two known versions that differ are.
+        let mut c = b.clone();
+        c.settings.server_version = Some("vLLM 0.33.0".into());
+        let d = differences(&ids, &[&b, &c]);
+        assert_eq!(d, ["server version differs: a vLLM 0.32.0, b vLLM 0.33.0"]);
     }
 }

@@ -182,8 +182,26 @@ pub fn new_client(max_idle: usize) -> HyperClient {
 /// Ask an OpenAI-compatible server which model it serves (`/v1/models`),
 /// as vLLM's benchmark does when no model is named.
 pub async fn discover_model(client: &HyperClient, target: &Target) -> Result<String, String> {
-    use http_body_util::BodyExt;
-    let uri = target.uri("/v1/models").map_err(|e| e.to_string())?;
+    let v = get_json(client, target, "/v1/models", Duration::from_secs(10)).await?;
+    v["data"][0]["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{} lists no model", target.base_url() + "/v1/models"))
+}
+
+/// The largest answer [`get_json`] reads: discovery and version answers are small.
+const MAX_JSON_ANSWER: usize = 1024 * 1024;
+
+/// GET `path` with the target's headers and read its JSON answer within `timeout`; the error
+/// says what the server did instead.
+pub async fn get_json(
+    client: &HyperClient,
+    target: &Target,
+    path: &str,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    use http_body_util::{BodyExt, Limited};
+    let uri = target.uri(path).map_err(|e| e.to_string())?;
     let mut req = Request::get(uri.clone())
         .body(Full::new(Bytes::new()))
         .map_err(|e| e.to_string())?;
@@ -198,22 +216,16 @@ pub async fn discover_model(client: &HyperClient, target: &Target) -> Result<Str
         if !resp.status().is_success() {
             return Err(format!("{uri} answered HTTP {}", resp.status().as_u16()));
         }
-        let body = resp
-            .into_body()
+        let body = Limited::new(resp.into_body(), MAX_JSON_ANSWER)
             .collect()
             .await
             .map_err(|e| format!("{uri} broke off: {e}"))?
             .to_bytes();
-        let v: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|_| format!("{uri} did not answer JSON"))?;
-        v["data"][0]["id"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| format!("{uri} lists no model"))
+        serde_json::from_slice(&body).map_err(|_| format!("{uri} did not answer JSON"))
     };
-    tokio::time::timeout(Duration::from_secs(10), fut)
+    tokio::time::timeout(timeout, fut)
         .await
-        .map_err(|_| format!("{uri} did not answer within 10 s"))?
+        .map_err(|_| format!("{uri} did not answer within {} s", timeout.as_secs()))?
 }
 
 #[cfg(test)]

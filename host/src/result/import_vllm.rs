@@ -373,6 +373,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
             tags: all_tags,
             unsupported: Vec::new(),
             served_model: None,
+            server_version: None,
         },
         adapter: PluginRef {
             name: backend,

@@ -73,6 +73,10 @@ pub struct RunSettings {
     /// The model the server said it served (`model` in its responses), when it said one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served_model: Option<String>,
+    /// The server software and version, as the server said at `/version`, `/info`, ...
+    /// (`vLLM 0.32.0`); absent when it said none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
 }
 
 /// One load level's outcome.

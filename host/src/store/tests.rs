@@ -71,6 +71,7 @@ pub(crate) fn sample_run(
             tags: tags.iter().map(|t| t.to_string()).collect(),
             unsupported: Vec::new(),
             served_model: None,
+            server_version: None,
         },
         adapter: PluginRef {
             name: "vllm".into(),
