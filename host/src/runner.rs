@@ -52,6 +52,8 @@ pub struct RunSpec {
     pub allow_unsupported: bool,
     /// Ask the server its version before the run (a GET at each of a few well-known paths).
     pub probe_server_version: bool,
+    /// Closed-loop clients start spread over this time.
+    pub ramp: Duration,
 }
 
 impl RunSpec {
@@ -95,6 +97,7 @@ impl RunSpec {
             tags: Vec::new(),
             allow_unsupported: false,
             probe_server_version: true,
+            ramp: Duration::ZERO,
         }
     }
 
@@ -348,6 +351,7 @@ pub async fn execute_with_sink(
         requests,
         record_sink: sink,
         served_model: std::sync::OnceLock::new(),
+        ramp: spec.ramp,
     });
     let runs = engine::run_levels(ctx.clone(), &spec.levels, events, cancel.clone()).await;
     let ctx_served_model = ctx.served_model.get().cloned();
@@ -403,6 +407,7 @@ pub async fn execute_with_sink(
         adapter: plugin_ref(adapter.identity()),
         slo_policy: slo.as_ref().map(|(p, _, _)| plugin_ref(p.identity())),
         levels,
+        recommendation: None,
     };
     Ok(RunOutput {
         result,

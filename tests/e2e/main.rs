@@ -6,6 +6,7 @@ mod plugin_cli;
 mod plugin_replay;
 mod plugin_sandbox;
 mod plugin_support;
+mod recommend;
 mod run_cli;
 mod run_connections;
 mod run_errors;

@@ -18,6 +18,16 @@ fn cmd(args: &[&str]) -> Command {
     c
 }
 
+/// The command exited 0; its stderr is the message otherwise.
+fn assert_ok(out: &std::process::Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn invalid_flags_exit_2_with_a_message() {
     for args in [
@@ -83,12 +93,7 @@ async fn output_files_in_both_formats() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("c=2") && stdout.contains("TTFT"),
@@ -293,4 +298,65 @@ async fn no_stream_leaves_streaming_metrics_unmeasured() {
     // TTFT, TPOT and ITL columns.
     assert!(row.matches(" - ").count() >= 3, "{row}");
     server.shutdown().await.unwrap();
+}
+
+/// `info` reports what the server's endpoints say, and exits 1 when none answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_lists_the_servers_version_and_models() {
+    let server = sim(fixed(1, 1)).await;
+    let url = format!("http://{}", server.local_addr());
+    let out = tokio::task::spawn_blocking(move || {
+        cmd(&["info", "--server", &url, "--format", "json"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["server"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("vLLM "),
+        "{v}"
+    );
+    let model = &v["server"]["models"][0];
+    assert_eq!(model["id"], "sim-llama");
+    assert!(model["context_length"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["host"]["cpus"].as_u64().unwrap() >= 1);
+    server.shutdown().await.unwrap();
+
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = cmd(&["info", "--server", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("answered none"));
+}
+
+/// `recommend` refuses what it cannot use before probing anything.
+#[test]
+fn recommend_refuses_bad_flags_with_exit_2() {
+    let base = ["recommend", "--peak-concurrency", "10", "--slo", "ttft:1s"];
+    let with = |extra: &[&'static str]| [&base[..], extra].concat();
+    for args in [
+        vec!["recommend", "--peak-concurrency", "10"],
+        vec!["recommend", "--peak-concurrency", "0", "--slo", "ttft:1s"],
+        with(&["--concurrency", "4"]),
+        with(&["--goodput-target", "100"]),
+        with(&["--max-duration", "x"]),
+    ] {
+        let out = cmd(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("error"),
+            "{args:?}"
+        );
+    }
 }

@@ -9,7 +9,9 @@ pub mod demo;
 pub mod export;
 pub mod history;
 pub mod import;
+pub mod info;
 pub mod plugin;
+pub mod recommend;
 pub mod run;
 pub mod show;
 
@@ -34,6 +36,11 @@ pub struct Cli {
 pub enum Command {
     /// Load-test a server: closed-loop concurrency levels or open-loop rates.
     Run(Box<run::RunArgs>),
+    /// How many GPUs a peak concurrency needs at an SLO attainment target, found by measuring
+    /// one replica.
+    Recommend(Box<recommend::RecommendArgs>),
+    /// What a server is and serves (version, models, context lengths), and this machine.
+    Info(info::InfoArgs),
     /// Run the built-in simulator and a short load test against it.
     Demo(demo::DemoArgs),
     /// Serve the built-in LLM server simulator.
@@ -66,6 +73,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
     init_logging(&cli.log);
     match cli.command {
         Command::Run(args) => run::run(*args),
+        Command::Recommend(args) => recommend::run(*args),
+        Command::Info(args) => info::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => run_sim(args),
         Command::Plugin(args) => plugin::run(args),

@@ -407,6 +407,7 @@ impl RunArgs {
             tags: self.tags.clone(),
             allow_unsupported: self.allow_unsupported,
             probe_server_version: true,
+            ramp: Duration::ZERO,
         })
     }
 }
@@ -445,25 +446,37 @@ fn usage_exit(e: &UsageError) -> ExitCode {
     ExitCode::from(super::EXIT_USAGE)
 }
 
-async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
-    raise_fd_limit();
-    let runtime = Runtime::new(RuntimeConfig {
+/// The plugin runtime for `args`: its plugin cache, or the default one.
+pub(super) fn plugin_runtime(
+    args: &RunArgs,
+) -> Result<std::sync::Arc<Runtime>, crate::plugin::PluginError> {
+    Runtime::new(RuntimeConfig {
         cache_dir: args
             .plugin_cache
             .clone()
             .or_else(crate::plugin::default_cache_dir),
         ..RuntimeConfig::default()
-    })?;
+    })
+}
+
+/// A token Ctrl-C cancels, saying `then` (what happens to the work so far). Call inside a
+/// tokio runtime.
+pub(super) fn cancel_on_ctrl_c(then: &'static str) -> CancellationToken {
     let cancel = CancellationToken::new();
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: finishing with what was measured");
-                cancel.cancel();
-            }
-        });
-    }
+    let token = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: {then}");
+            token.cancel();
+        }
+    });
+    cancel
+}
+
+async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
+    raise_fd_limit();
+    let runtime = plugin_runtime(&args)?;
+    let cancel = cancel_on_ctrl_c("finishing with what was measured");
     let (tx, rx) = broadcast::channel(1024);
     let show_bar = !args.no_progress && std::io::stderr().is_terminal();
     let view = tokio::spawn(crate::report::progress::render(rx, show_bar));

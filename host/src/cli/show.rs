@@ -47,6 +47,9 @@ pub fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
         println!("  note     {note}");
     }
     println!("{}", crate::report::table::render(r));
+    if let Some(rec) = &r.recommendation {
+        println!("{}", super::recommend::render(rec, false));
+    }
     for note in crate::report::table::notes(r) {
         println!("{note}");
     }

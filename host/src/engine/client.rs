@@ -200,11 +200,36 @@ pub async fn get_json(
     path: &str,
     timeout: Duration,
 ) -> Result<serde_json::Value, String> {
+    exchange_json(client, target, path, None, timeout).await
+}
+
+/// [`get_json`], but a POST of `body`.
+pub async fn post_json(
+    client: &HyperClient,
+    target: &Target,
+    path: &str,
+    body: &serde_json::Value,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    exchange_json(client, target, path, Some(body), timeout).await
+}
+
+async fn exchange_json(
+    client: &HyperClient,
+    target: &Target,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
     use http_body_util::{BodyExt, Limited};
     let uri = target.uri(path).map_err(|e| e.to_string())?;
-    let mut req = Request::get(uri.clone())
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| e.to_string())?;
+    let req = match body {
+        None => Request::get(uri.clone()).body(Full::new(Bytes::new())),
+        Some(b) => Request::post(uri.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(b.to_string()))),
+    };
+    let mut req = req.map_err(|e| e.to_string())?;
     for (k, v) in &target.headers {
         req.headers_mut().insert(k.clone(), v.clone());
     }

@@ -46,6 +46,9 @@ pub struct RunContext {
     pub record_sink: Option<RecordSink>,
     /// The model the server says it served, from the first response that names one.
     pub served_model: std::sync::OnceLock<String>,
+    /// Closed-loop clients start spread over this time (client i of N at i·ramp/N), so that
+    /// they do not send, and then finish, in lockstep. Zero starts them together.
+    pub ramp: Duration,
 }
 
 /// Records as they complete, tagged with their level's index, so a writer

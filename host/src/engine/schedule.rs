@@ -236,11 +236,16 @@ async fn closed_loop(
     let measured = Arc::new(AtomicU64::new(0));
     let warm_s = warmup_seconds(plan.warmup);
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
+    for client in 0..concurrency {
         let (run, live, cancel) = (run.clone(), live.clone(), cancel.clone());
         let (next, measured) = (next.clone(), measured.clone());
+        let start_at = level_start + run.ramp.mul_f64(f64::from(client) / f64::from(concurrency));
         tasks.spawn(async move {
             let mut mine = Vec::new();
+            tokio::select! {
+                _ = cancel.cancelled() => return mine,
+                _ = tokio::time::sleep_until(start_at.into()) => {}
+            }
             while !cancel.is_cancelled() {
                 let now = Instant::now();
                 let elapsed = (now - level_start).as_secs_f64();

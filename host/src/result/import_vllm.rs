@@ -387,6 +387,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
         },
         slo_policy: None,
         levels: vec![level],
+        recommendation: None,
     };
     Ok(Imported {
         result,

@@ -110,6 +110,9 @@ pub struct RunResult {
     pub adapter: PluginRef,
     pub slo_policy: Option<PluginRef>,
     pub levels: Vec<LevelResult>,
+    /// What `recommend` concluded from these levels (its probes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommendation: Option<crate::recommend::Recommendation>,
 }
 
 #[derive(Debug, thiserror::Error)]

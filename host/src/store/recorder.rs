@@ -80,6 +80,7 @@ fn draft_entry(spec: &RunSpec) -> RunEntry {
             },
             slo_policy: None,
             levels: Vec::new(),
+            recommendation: None,
         },
     }
 }

@@ -82,6 +82,7 @@ pub(crate) fn sample_run(
         },
         slo_policy: None,
         levels,
+        recommendation: None,
     };
     (result, all)
 }
