@@ -1,0 +1,135 @@
+//! `recommend` against the simulator's closed form: for each profile × workload × SLO set, the
+//! capacity the batching model predicts (`sim --print-capacity`) beside what the search finds
+//! by measuring the running simulator, and the GPU counts for 500 and 1,000 users from each.
+//!
+//! `cargo bench -p llm-loadtest --bench recommend_proof [-- FILTER...]` runs the rows whose
+//! name contains any FILTER (e.g. `a100`, `512/128`); with none, all twelve, which takes
+//! hours in real time on a small machine (the l4 profile's requests last ~9 s each). Each row
+//! starts its own simulator in this process. The target is a 95 % SLO attainment.
+use std::time::{Duration, Instant};
+
+use llm_loadtest::dataset::DatasetSpec;
+use llm_loadtest::metrics::parse_objectives;
+use llm_loadtest::plugin::{Runtime, RuntimeConfig};
+use llm_loadtest::recommend::{self, Outcome, SearchConfig};
+use llm_loadtest::runner::RunSpec;
+use llm_loadtest::tokenize::TokenizerChoice;
+use llm_loadtest_sim::{PROFILES, SimConfig, Slo, Workload, capacity};
+use tokio_util::sync::CancellationToken;
+
+const TARGET: f64 = 0.95;
+const WORKLOADS: [(u32, u32); 2] = [(512, 128), (2048, 256)];
+const SLOS: [&str; 2] = ["ttft:500ms,tpot:50ms", "ttft:2s,tpot:100ms"];
+const BUDGET: Duration = Duration::from_secs(30 * 60);
+
+fn gpus(peak: u32, per_replica: u32) -> String {
+    if per_replica == 0 {
+        "-".into()
+    } else {
+        peak.div_ceil(per_replica).to_string()
+    }
+}
+
+fn main() {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let runtime = Runtime::new(RuntimeConfig::default()).expect("plugins load");
+    println!(
+        "{:<16} {:>9} {:<22} {:>7} {:>7} {:>11} {:>13} {:>13} {:>6} {:>8}",
+        "profile",
+        "workload",
+        "slo",
+        "closed",
+        "found",
+        "bracket",
+        "GPUs@500 f/c",
+        "GPUs@1000 f/c",
+        "probes",
+        "wall s"
+    );
+    for profile in PROFILES {
+        for (input_len, output_len) in WORKLOADS {
+            for slo in SLOS {
+                let name = format!("{} {input_len}/{output_len} {slo}", profile.name);
+                if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+                    continue;
+                }
+                let closed = capacity(
+                    &profile.params,
+                    Workload {
+                        input_len,
+                        output_len,
+                    },
+                    &slo.parse::<Slo>().expect("an SLO"),
+                    TARGET,
+                )
+                .max_concurrency;
+                let started = Instant::now();
+                let (outcome, probes) = rt.block_on(async {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("a port");
+                    let server =
+                        llm_loadtest_sim::start(SimConfig::with_profile(profile.name), listener)
+                            .await
+                            .expect("the simulator starts");
+                    let mut spec = RunSpec::new(format!("http://{}", server.local_addr()), "vllm");
+                    spec.model = Some("sim".into());
+                    spec.dataset = DatasetSpec::Synthetic {
+                        input_len,
+                        output_len,
+                        range_ratio: 0.0,
+                        prefix_len: 0,
+                    };
+                    spec.ignore_eos = true;
+                    spec.tokenizer = TokenizerChoice::Auto;
+                    spec.slo = Some(parse_objectives(slo).expect("objectives"));
+                    let cfg = SearchConfig {
+                        target: TARGET,
+                        max_concurrency: 1000,
+                        ..SearchConfig::default()
+                    };
+                    let searched = recommend::probe::find(
+                        &spec,
+                        &cfg,
+                        &runtime,
+                        BUDGET,
+                        CancellationToken::new(),
+                        |c, s| {
+                            let a = s.goodput.as_ref().map_or(0.0, |g| g.attainment_pct);
+                            eprintln!("  {name}: c={c} {a:.1} %");
+                        },
+                    )
+                    .await;
+                    let _ = server.shutdown().await;
+                    (searched.outcome, searched.probes.len())
+                });
+                let (found, bracket) = match outcome {
+                    Some(Outcome::Found { lo, hi }) => (lo, format!("{lo}-{hi}")),
+                    Some(Outcome::AtLeast(n)) => (n, format!(">={n}")),
+                    Some(Outcome::None) => (0, "none".into()),
+                    None => (0, "no answer".into()),
+                };
+                println!(
+                    "{:<16} {:>9} {:<22} {:>7} {:>7} {:>11} {:>13} {:>13} {:>6} {:>8.0}",
+                    profile.name,
+                    format!("{input_len}/{output_len}"),
+                    slo,
+                    closed,
+                    found,
+                    bracket,
+                    format!("{}/{}", gpus(500, found), gpus(500, closed)),
+                    format!("{}/{}", gpus(1000, found), gpus(1000, closed)),
+                    probes,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        }
+    }
+}
