@@ -1,6 +1,13 @@
 //! Running the search: each probe is a one-level closed-loop run of the user's workload at one
-//! concurrency, with a warm-up of one request per client and the clients' starts spread over
-//! one request's duration (as last measured), so they do not send, and finish, in lockstep.
+//! concurrency, with a warm-up of one request per client and the clients' starts spread over one
+//! cycle of a client at that concurrency, so their phases are even (the state the simulator's
+//! closed form assumes, and that fixed request lengths then preserve). A ramp shorter than the
+//! cycle bunches the clients' prefills and shows a TPOT above what the server sustains with
+//! spread arrivals: a first version spread starts over the previous probe's median E2EL and
+//! found 126 where the closed form says 165 (a100, 512/128, ttft 2 s + tpot 100 ms). The cycle
+//! at the new concurrency comes from Little's law, c / throughput, with the throughput
+//! interpolated between measured probes, or extrapolated from the last two below by how well
+//! they scaled.
 
 use std::time::{Duration, Instant};
 
@@ -13,8 +20,44 @@ use crate::metrics::LevelSummary;
 use crate::plugin::Runtime;
 use crate::runner::{self, RunError, RunOutput, RunSpec};
 
-/// The longest ramp: one request's median duration, up to this.
-const MAX_RAMP: Duration = Duration::from_secs(10);
+/// The longest ramp.
+const MAX_RAMP: Duration = Duration::from_secs(120);
+
+/// Requests per second at `c`, from `measured` (concurrency, requests per second) sorted by
+/// concurrency: interpolated between the probes around `c`; above them, grown from the last
+/// as the last two grew (linear scaling keeps growing, a saturated server stays flat).
+fn throughput_at(c: u32, measured: &[(u32, f64)]) -> Option<f64> {
+    let c = f64::from(c);
+    let below: Vec<(f64, f64)> = measured
+        .iter()
+        .filter(|(m, _)| f64::from(*m) <= c)
+        .map(|&(m, x)| (f64::from(m), x))
+        .collect();
+    let above = measured
+        .iter()
+        .find(|(m, _)| f64::from(*m) > c)
+        .map(|&(m, x)| (f64::from(m), x));
+    let &(ca, xa) = below.last()?;
+    if let Some((cb, xb)) = above {
+        return Some(xa + (xb - xa) * (c - ca) / (cb - ca));
+    }
+    let efficiency = match below.len().checked_sub(2).map(|i| below[i]) {
+        Some((c0, x0)) if x0 > 0.0 && ca > c0 => {
+            ((xa / x0 - 1.0) / (ca / c0 - 1.0)).clamp(0.0, 1.0)
+        }
+        _ => 1.0,
+    };
+    Some(xa * (1.0 + efficiency * (c / ca - 1.0)))
+}
+
+/// One cycle of a closed-loop client at `c`: c / throughput (Little's law).
+fn cycle_at(c: u32, measured: &[(u32, f64)]) -> Duration {
+    throughput_at(c, measured)
+        .filter(|x| *x > 0.0)
+        .map_or(Duration::ZERO, |x| {
+            Duration::from_secs_f64(f64::from(c) / x).min(MAX_RAMP)
+        })
+}
 
 /// What the search measured and concluded.
 pub struct Searched {
@@ -49,7 +92,8 @@ pub async fn find(
         out_of_time: false,
         error: None,
     };
-    let mut ramp = Duration::ZERO;
+    // (concurrency, requests per second) of every probe, sorted, for the ramp.
+    let mut measured: Vec<(u32, f64)> = Vec::new();
     loop {
         let (concurrency, requests) = match search::next(cfg, &probes) {
             Step::Done(outcome) => {
@@ -73,7 +117,9 @@ pub async fn find(
             warmup: Warmup::Requests(u64::from(concurrency)),
             seed: template.seed.wrapping_add(probes.len() as u64),
         }];
-        spec.ramp = ramp;
+        spec.ramp = cycle_at(concurrency, &measured);
+        // The version is the server's, not the probe's: the first probe's result keeps it.
+        spec.probe_server_version = template.probe_server_version && probes.is_empty();
         // Each probe sizes its prompts anew; the server's count is the same every time.
         let (events, _) = broadcast::channel::<ProgressEvent>(64);
         match runner::execute(&spec, runtime, events, cancel.clone()).await {
@@ -89,8 +135,10 @@ pub async fn find(
                     requests: s.requests,
                     good,
                 });
-                if s.e2el_ms.count > 0 {
-                    ramp = Duration::from_secs_f64(s.e2el_ms.p50 / 1e3).min(MAX_RAMP);
+                if s.request_throughput > 0.0 {
+                    measured.retain(|(m, _)| *m != concurrency);
+                    measured.push((concurrency, s.request_throughput));
+                    measured.sort_by_key(|(m, _)| *m);
                 }
                 on_probe(concurrency, &s);
                 searched.probes.push((concurrency, s));
@@ -107,5 +155,30 @@ pub async fn find(
                 return searched;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throughput_is_interpolated_and_extrapolated_by_how_it_scaled() {
+        // Linear so far: doubling the clients doubles the estimate.
+        let linear = [(1, 1.0), (2, 2.0)];
+        assert_eq!(throughput_at(4, &linear), Some(4.0));
+        // Saturated: flat.
+        let flat = [(64, 11.0), (128, 11.0)];
+        assert_eq!(throughput_at(256, &flat), Some(11.0));
+        // Between two probes: on the line joining them.
+        let around = [(64, 11.0), (128, 12.4), (256, 13.2)];
+        let x = throughput_at(160, &around).expect("estimate");
+        assert!((x - 12.6).abs() < 1e-9, "{x}");
+        // Little's law: 160 clients at 12.6 req/s cycle in 12.7 s.
+        assert_eq!(
+            cycle_at(160, &around),
+            Duration::from_secs_f64(160.0 / 12.6)
+        );
+        assert_eq!(cycle_at(1, &[]), Duration::ZERO);
     }
 }
