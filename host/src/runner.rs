@@ -293,18 +293,22 @@ pub async fn execute_with_sink(
     } else {
         None
     };
-    let counting =
-        crate::tokenize::resolve(&spec.tokenizer, &adapter, &target, &model, spec.endpoint).await?;
-    if let Some(why) = &counting.fallback {
+    let crate::tokenize::Resolved {
+        tokenizer,
+        counter,
+        name: tokenizer_name,
+        fallback,
+    } = crate::tokenize::resolve(&spec.tokenizer, &adapter, &target, &model, spec.endpoint).await?;
+    if let Some(why) = &fallback {
         tracing::warn!(
             "prompts are sized with cl100k_base because {why}; the server counts a different \
              number of tokens (each level's workload line says how many). Pass --tokenizer \
              with the model's tokenizer.json or directory to size them in its tokens"
         );
     }
-    let tokenizer = Arc::new(counting.tokenizer.clone());
+    let tokenizer = Arc::new(tokenizer);
     let n = prompts_needed(&spec.levels);
-    let items = match (&counting.counter, &spec.dataset) {
+    let items = match (&counter, &spec.dataset) {
         (Some(counter), DatasetSpec::Synthetic { .. }) => {
             dataset::synthetic_counted(&spec.dataset, counter, spec.endpoint, n, spec.seed).await?
         }
@@ -326,8 +330,7 @@ pub async fn execute_with_sink(
         }
     };
     // The tokenize client's connections close with it, before the run opens its own.
-    let tokenizer_name = counting.name.clone();
-    drop(counting);
+    drop(counter);
     let requests: Vec<PreparedRequest> = items
         .into_iter()
         .map(|item| PreparedRequest {

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::synthetic::{Lengths, PREFIX_STREAM, SOURCE_TEXT, Sampled, length_range, nonce, sample};
+use super::synthetic::{Lengths, PREFIX_STREAM, SOURCE_TEXT, Sampled, Sampler, nonce};
 use super::{ChatMessage, DatasetError, Endpoint, PromptItem, PromptText, sampling};
 use crate::tokenize::{CountError, PromptCounter};
 
@@ -25,8 +25,8 @@ use crate::tokenize::{CountError, PromptCounter};
 const MAX_STARTS: usize = 8;
 /// Counts one start may spend: bounds a counter that is not monotone.
 const MAX_COUNTS_PER_START: usize = 64;
-/// Prompts sized at once: requests in flight to a server's tokenizer.
-const IN_FLIGHT: usize = 8;
+/// Prompts sized (or recounted) at once: requests in flight to a server's tokenizer.
+pub(super) const IN_FLIGHT: usize = 8;
 /// First guess of tokens per word of English prose (refined per prompt by what is counted).
 const TOKENS_PER_WORD: f64 = 1.3;
 
@@ -185,14 +185,13 @@ pub(super) async fn generate(
     count: usize,
     seed: u64,
 ) -> Result<Vec<PromptItem>, DatasetError> {
-    let input_range = length_range("input_len", lengths.input_len, lengths.range_ratio)?;
-    let output_range = length_range("output_len", lengths.output_len, lengths.range_ratio)?;
+    let sampler = Sampler::new(lengths)?;
     let fitter = Fitter {
         counter,
         endpoint,
         words: SOURCE_TEXT.split_whitespace().collect(),
     };
-    let prefix_len = lengths.prefix_len as usize;
+    let prefix_len = sampler.prefix_len;
     // What an empty prompt costs (BOS, the chat template): the shared prefix is `prefix_len`
     // tokens on top of it.
     let (empty, _) = fitter.count(String::new(), prefix_len).await?;
@@ -208,8 +207,7 @@ pub(super) async fn generate(
         })?)
     };
 
-    let fitter = &fitter;
-    let prefix = &prefix;
+    let (fitter, prefix, sampler) = (&fitter, &prefix, &sampler);
     let items = futures::stream::iter(0..count)
         .map(|index| async move {
             let Sampled {
@@ -217,7 +215,7 @@ pub(super) async fn generate(
                 total: target,
                 input_tokens,
                 max_tokens,
-            } = sample(seed, index, (input_range, output_range), prefix_len)?;
+            } = sampler.sample(seed, index)?;
             let first = rng.random_range(0..fitter.words.len());
             let nonce = nonce(seed, index);
             let with_nonce = if prefix.is_empty() {

@@ -127,29 +127,35 @@ pub fn load(
     seed: u64,
 ) -> Result<Vec<PromptItem>, DatasetError> {
     match spec {
-        DatasetSpec::Synthetic {
-            input_len,
-            output_len,
-            range_ratio,
-            prefix_len,
-        } => synthetic::generate(
-            &synthetic::Lengths {
-                input_len: *input_len,
-                output_len: *output_len,
-                range_ratio: *range_ratio,
-                prefix_len: *prefix_len,
-            },
-            tokenizer,
-            endpoint,
-            count,
-            seed,
-        ),
+        DatasetSpec::Synthetic { .. } => {
+            synthetic::generate(&lengths_of(spec)?, tokenizer, endpoint, count, seed)
+        }
         DatasetSpec::ShareGpt { path, output_len } => {
             sharegpt::load(path, *output_len, tokenizer, endpoint, count, seed)
         }
         DatasetSpec::Jsonl { path, output_len } => {
             jsonl::load(path, *output_len, tokenizer, endpoint, count, seed)
         }
+    }
+}
+
+/// The lengths of a synthetic spec; an error for a file dataset.
+fn lengths_of(spec: &DatasetSpec) -> Result<synthetic::Lengths, DatasetError> {
+    match spec {
+        DatasetSpec::Synthetic {
+            input_len,
+            output_len,
+            range_ratio,
+            prefix_len,
+        } => Ok(synthetic::Lengths {
+            input_len: *input_len,
+            output_len: *output_len,
+            range_ratio: *range_ratio,
+            prefix_len: *prefix_len,
+        }),
+        _ => Err(DatasetError::InvalidSpec(
+            "only synthetic prompts have lengths to generate".to_owned(),
+        )),
     }
 }
 
@@ -163,23 +169,7 @@ pub async fn synthetic_counted(
     count: usize,
     seed: u64,
 ) -> Result<Vec<PromptItem>, DatasetError> {
-    let DatasetSpec::Synthetic {
-        input_len,
-        output_len,
-        range_ratio,
-        prefix_len,
-    } = spec
-    else {
-        return Err(DatasetError::InvalidSpec(
-            "only synthetic prompts are sized by a counter".to_owned(),
-        ));
-    };
-    let lengths = synthetic::Lengths {
-        input_len: *input_len,
-        output_len: *output_len,
-        range_ratio: *range_ratio,
-        prefix_len: *prefix_len,
-    };
+    let lengths = lengths_of(spec)?;
     fitted::generate(&lengths, counter, endpoint, count, seed).await
 }
 
@@ -205,7 +195,7 @@ pub async fn recount(
                 Err(e) => Err(DatasetError::Count(e.to_string())),
             }
         })
-        .buffered(8)
+        .buffered(fitted::IN_FLIGHT)
         .collect::<Vec<_>>()
         .await
         .into_iter()

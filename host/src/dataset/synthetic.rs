@@ -58,10 +58,9 @@ pub(super) fn generate(
     count: usize,
     seed: u64,
 ) -> Result<Vec<PromptItem>, DatasetError> {
-    let input_range = length_range("input_len", lengths.input_len, lengths.range_ratio)?;
-    let output_range = length_range("output_len", lengths.output_len, lengths.range_ratio)?;
+    let sampler = Sampler::new(lengths)?;
     let corpus = Corpus::new(tokenizer)?;
-    let prefix_len = lengths.prefix_len as usize;
+    let prefix_len = sampler.prefix_len;
 
     let prefix = if prefix_len == 0 {
         String::new()
@@ -78,7 +77,7 @@ pub(super) fn generate(
                 total,
                 input_tokens,
                 max_tokens,
-            } = sample(seed, index, (input_range, output_range), prefix_len)?;
+            } = sampler.sample(seed, index)?;
             let head = with_nonce(tokenizer, (&prefix, prefix_len), total, seed, index);
             let text = corpus.exact_text(tokenizer, (&head.0, head.1), total, &mut rng)?;
             Ok(PromptItem {
@@ -103,27 +102,39 @@ pub(super) struct Sampled {
     pub max_tokens: u32,
 }
 
-pub(super) fn sample(
-    seed: u64,
-    index: usize,
-    (input_range, output_range): ((u32, u32), (u32, u32)),
-    prefix_len: usize,
-) -> Result<Sampled, DatasetError> {
-    let mut rng = StdRng::seed_from_u64(sampling::key(seed, index as u64));
-    let input_len = rng.random_range(input_range.0..=input_range.1);
-    let max_tokens = rng.random_range(output_range.0..=output_range.1);
-    let total = prefix_len + input_len as usize;
-    let input_tokens = u32::try_from(total).map_err(|_| {
-        DatasetError::InvalidSpec(format!(
-            "prefix_len + input length ({total}) does not fit in 32 bits"
-        ))
-    })?;
-    Ok(Sampled {
-        rng,
-        total,
-        input_tokens,
-        max_tokens,
-    })
+/// The checked length ranges of a synthetic dataset, shared by both generators.
+pub(super) struct Sampler {
+    input_range: (u32, u32),
+    output_range: (u32, u32),
+    pub prefix_len: usize,
+}
+
+impl Sampler {
+    pub(super) fn new(lengths: &Lengths) -> Result<Sampler, DatasetError> {
+        Ok(Sampler {
+            input_range: length_range("input_len", lengths.input_len, lengths.range_ratio)?,
+            output_range: length_range("output_len", lengths.output_len, lengths.range_ratio)?,
+            prefix_len: lengths.prefix_len as usize,
+        })
+    }
+
+    pub(super) fn sample(&self, seed: u64, index: usize) -> Result<Sampled, DatasetError> {
+        let mut rng = StdRng::seed_from_u64(sampling::key(seed, index as u64));
+        let input_len = rng.random_range(self.input_range.0..=self.input_range.1);
+        let max_tokens = rng.random_range(self.output_range.0..=self.output_range.1);
+        let total = self.prefix_len + input_len as usize;
+        let input_tokens = u32::try_from(total).map_err(|_| {
+            DatasetError::InvalidSpec(format!(
+                "prefix_len + input length ({total}) does not fit in 32 bits"
+            ))
+        })?;
+        Ok(Sampled {
+            rng,
+            total,
+            input_tokens,
+            max_tokens,
+        })
+    }
 }
 
 /// The shared prefix followed by request `index`'s nonce, with its token count; the prefix
@@ -150,7 +161,7 @@ fn with_nonce(
 
 /// Inclusive bounds `[len·(1−r), len·(1+r)]`, truncated like vLLM's random
 /// dataset, and never below one token.
-pub(super) fn length_range(name: &str, len: u32, ratio: f64) -> Result<(u32, u32), DatasetError> {
+fn length_range(name: &str, len: u32, ratio: f64) -> Result<(u32, u32), DatasetError> {
     if len == 0 {
         return Err(DatasetError::InvalidSpec(format!(
             "{name} must be at least 1"

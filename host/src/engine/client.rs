@@ -221,7 +221,6 @@ async fn exchange_json(
     body: Option<&serde_json::Value>,
     timeout: Duration,
 ) -> Result<serde_json::Value, String> {
-    use http_body_util::{BodyExt, Limited};
     let uri = target.uri(path).map_err(|e| e.to_string())?;
     let req = match body {
         None => Request::get(uri.clone()).body(Full::new(Bytes::new())),
@@ -233,24 +232,41 @@ async fn exchange_json(
     for (k, v) in &target.headers {
         req.headers_mut().insert(k.clone(), v.clone());
     }
+    let (status, body) = exchange(client, req, MAX_JSON_ANSWER, timeout)
+        .await
+        .map_err(|reason| format!("{uri} {reason}"))?;
+    if !(200..300).contains(&status) {
+        return Err(format!("{uri} answered HTTP {status}"));
+    }
+    serde_json::from_slice(&body).map_err(|_| format!("{uri} did not answer JSON"))
+}
+
+/// Sends `req` and reads its whole answer, at most `max_body` bytes, within `timeout`: the
+/// status and the body, whatever the status. The error says what happened instead, phrased to
+/// follow the request's URL ("could not be reached (...)").
+pub async fn exchange(
+    client: &HyperClient,
+    req: Request<Full<Bytes>>,
+    max_body: usize,
+    timeout: Duration,
+) -> Result<(u16, Bytes), String> {
+    use http_body_util::{BodyExt, Limited};
     let fut = async {
         let resp = client
             .request(req)
             .await
-            .map_err(|e| format!("{uri} could not be reached ({e})"))?;
-        if !resp.status().is_success() {
-            return Err(format!("{uri} answered HTTP {}", resp.status().as_u16()));
-        }
-        let body = Limited::new(resp.into_body(), MAX_JSON_ANSWER)
+            .map_err(|e| format!("could not be reached ({e})"))?;
+        let status = resp.status().as_u16();
+        let body = Limited::new(resp.into_body(), max_body)
             .collect()
             .await
-            .map_err(|e| format!("{uri} broke off: {e}"))?
+            .map_err(|e| format!("broke off: {e}"))?
             .to_bytes();
-        serde_json::from_slice(&body).map_err(|_| format!("{uri} did not answer JSON"))
+        Ok((status, body))
     };
     tokio::time::timeout(timeout, fut)
         .await
-        .map_err(|_| format!("{uri} did not answer within {} s", timeout.as_secs()))?
+        .map_err(|_| format!("did not answer within {} s", timeout.as_secs()))?
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 
 use super::counter::CountError;
+use crate::engine::client::exchange;
 use crate::engine::{HyperClient, Target};
 use crate::plugin::{Adapter, MAX_TOKENIZE_STEPS, Prompt, TokenizeQuery, TokenizeStep};
 
@@ -79,18 +79,6 @@ impl ServerCounter {
 
     async fn send(&self, request: crate::plugin::HttpRequest) -> Result<(u16, Bytes), String> {
         let req = self.target.build(request).map_err(|e| e.to_string())?;
-        let exchange = async {
-            let resp = self.client.request(req).await.map_err(|e| e.to_string())?;
-            let status = resp.status().as_u16();
-            let body = Limited::new(resp.into_body(), MAX_ANSWER)
-                .collect()
-                .await
-                .map_err(|e| format!("the answer broke off or passed {MAX_ANSWER} bytes: {e}"))?
-                .to_bytes();
-            Ok((status, body))
-        };
-        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-            .await
-            .map_err(|_| format!("no answer within {} s", REQUEST_TIMEOUT.as_secs()))?
+        exchange(&self.client, req, MAX_ANSWER, REQUEST_TIMEOUT).await
     }
 }
