@@ -3,7 +3,7 @@
 //! plugins in the binary, and tells the tests where the test guests are.
 //!
 //! Plugins are discovered, not listed, so a new adapter crate needs no change
-//! here. Each plugin's kind (adapter or SLO policy) is read from the
+//! here. Each plugin's kind (adapter, SLO or recommendation policy) is read from the
 //! interface its component exports.
 
 use std::fmt::Write as _;
@@ -14,6 +14,7 @@ use llm_loadtest_wasm_build as wasm_build;
 
 const ADAPTER_EXPORT: &[u8] = b"llm-loadtest:plugin/adapter@";
 const SLO_EXPORT: &[u8] = b"llm-loadtest:plugin/slo-policy@";
+const RECOMMEND_EXPORT: &[u8] = b"llm-loadtest:plugin/recommend-policy@";
 
 fn main() -> ExitCode {
     match run() {
@@ -67,12 +68,14 @@ fn run() -> Result<(), wasm_build::BuildError> {
             "Adapter"
         } else if contains(&bytes, SLO_EXPORT) {
             "Slo"
+        } else if contains(&bytes, RECOMMEND_EXPORT) {
+            "Recommend"
         } else {
             // A kind this host does not know yet (e.g. a future policy):
             // it is built, but not embedded until the host can load it.
             println!(
-                "cargo:warning=plugins/{} exports neither the adapter nor the slo-policy \
-                 interface; not embedded",
+                "cargo:warning=plugins/{} exports none of the adapter, slo-policy and \
+                 recommend-policy interfaces; not embedded",
                 plugin.dir_name
             );
             continue;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use llm_loadtest::dataset::DatasetSpec;
 use llm_loadtest::metrics::parse_objectives;
-use llm_loadtest::plugin::{Runtime, RuntimeConfig};
-use llm_loadtest::recommend::{self, Outcome, SearchConfig};
+use llm_loadtest::plugin::{RecommendGoal, Runtime, RuntimeConfig};
+use llm_loadtest::recommend::{self, Outcome};
 use llm_loadtest::runner::RunSpec;
 use llm_loadtest::tokenize::TokenizerChoice;
 use llm_loadtest_sim::{PROFILES, SimConfig, Slo, Workload, capacity};
@@ -40,6 +40,9 @@ fn main() {
         .build()
         .expect("a runtime");
     let runtime = Runtime::new(RuntimeConfig::default()).expect("plugins load");
+    let policy = runtime
+        .load_recommend_policy("recommend")
+        .expect("the default policy loads");
     println!(
         "{:<16} {:>9} {:<22} {:>7} {:>7} {:>11} {:>13} {:>13} {:>6} {:>8}",
         "profile",
@@ -90,14 +93,16 @@ fn main() {
                     spec.ignore_eos = true;
                     spec.tokenizer = TokenizerChoice::Auto;
                     spec.slo = Some(parse_objectives(slo).expect("objectives"));
-                    let cfg = SearchConfig {
+                    let goal = RecommendGoal {
                         target: TARGET,
                         max_concurrency: 1000,
-                        ..SearchConfig::default()
+                        peak_concurrency: 1000,
+                        options: Vec::new(),
                     };
                     let searched = recommend::probe::find(
                         &spec,
-                        &cfg,
+                        &policy,
+                        &goal,
                         &runtime,
                         BUDGET,
                         CancellationToken::new(),

@@ -1,4 +1,4 @@
-//! wit-bindgen output for the two worlds a plugin can target. Authors never
+//! wit-bindgen output for the worlds a plugin can target. Authors never
 //! name anything here: the `register_*!` macros and the SDK's conversions do.
 
 // Generated code calls into the canonical ABI with raw pointers; there is no
@@ -45,6 +45,21 @@ pub mod slo_world {
         pub_export_macro: true,
         export_macro_name: "export_slo_world",
         default_bindings_module: "::llm_loadtest_sdk::bindings::slo_world",
+        runtime_path: "::llm_loadtest_sdk::__private::wit_bindgen::rt",
+        with: {
+            "llm-loadtest:plugin/host@0.1.0": crate::bindings::adapter_world::llm_loadtest::plugin::host,
+        },
+    });
+}
+
+/// The `recommend-plugin` world: imports `host`, exports `recommend-policy`.
+pub mod recommend_world {
+    wit_bindgen::generate!({
+        path: "../wit/v0.1",
+        world: "llm-loadtest:plugin/recommend-plugin@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_recommend_world",
+        default_bindings_module: "::llm_loadtest_sdk::bindings::recommend_world",
         runtime_path: "::llm_loadtest_sdk::__private::wit_bindgen::rt",
         with: {
             "llm-loadtest:plugin/host@0.1.0": crate::bindings::adapter_world::llm_loadtest::plugin::host,

@@ -7,9 +7,11 @@ use std::marker::PhantomData;
 use crate::adapter::{Adapter, StreamParser, Tokenize};
 use crate::bindings::adapter_world::exports::llm_loadtest::plugin::adapter as wit_adapter;
 use crate::bindings::adapter_world::llm_loadtest::plugin::types as wit;
+use crate::bindings::recommend_world::exports::llm_loadtest::plugin::recommend_policy as wit_rec;
 use crate::bindings::slo_world::exports::llm_loadtest::plugin::slo_policy as wit_slo;
 use crate::bindings::tokenizer_world::exports::llm_loadtest::plugin::tokenizer as wit_tokenizer;
 use crate::framing::Framing;
+use crate::recommend::{Goal, Outcome, ProbeResult, RecommendPolicy, Step};
 use crate::slo::{Measurement, Objective, PolicyInfo, SloPolicy, Verdict};
 use crate::types::{
     AdapterInfo, Event, GenerationRequest, Header, HttpRequest, Message, Prompt, TokenDelta,
@@ -121,6 +123,82 @@ impl<P: SloPolicy> wit_slo::Guest for SloExport<P> {
         };
         let Verdict { good, reasons } = P::evaluate(&m, &objectives_from_wit(objectives));
         wit_slo::Verdict { good, reasons }
+    }
+}
+
+/// Implements the generated `recommend-policy` trait for the author's `P`.
+pub struct RecommendExport<P>(PhantomData<P>);
+
+impl<P: RecommendPolicy> wit_rec::Guest for RecommendExport<P> {
+    fn info() -> wit_rec::PolicyInfo {
+        let PolicyInfo {
+            name,
+            version,
+            description,
+        } = P::info();
+        wit_rec::PolicyInfo {
+            name,
+            version,
+            description,
+        }
+    }
+
+    fn next(
+        goal: wit_rec::Goal,
+        probes: Vec<wit_rec::ProbeResult>,
+    ) -> Result<wit_rec::Step, String> {
+        let step = P::next(&goal_from_wit(goal), &probes_from_wit(probes))?;
+        Ok(match step {
+            Step::Probe {
+                concurrency,
+                requests,
+            } => wit_rec::Step::Probe(wit_rec::ProbePlan {
+                concurrency,
+                requests,
+            }),
+            Step::Done(o) => wit_rec::Step::Done(outcome_to_wit(o)),
+        })
+    }
+
+    fn decide(goal: wit_rec::Goal, probes: Vec<wit_rec::ProbeResult>) -> Option<wit_rec::Outcome> {
+        P::decide(&goal_from_wit(goal), &probes_from_wit(probes)).map(outcome_to_wit)
+    }
+}
+
+fn goal_from_wit(g: wit_rec::Goal) -> Goal {
+    Goal {
+        target: g.target,
+        max_concurrency: g.max_concurrency,
+        peak_concurrency: g.peak_concurrency,
+        options: g.options,
+    }
+}
+
+fn probes_from_wit(probes: Vec<wit_rec::ProbeResult>) -> Vec<ProbeResult> {
+    probes
+        .into_iter()
+        .map(|p| ProbeResult {
+            concurrency: p.concurrency,
+            requests: p.requests,
+            good: p.good,
+            failed: p.failed,
+            request_throughput: p.request_throughput,
+            output_throughput: p.output_throughput,
+            ttft_p50_ms: p.ttft_p50_ms,
+            ttft_p99_ms: p.ttft_p99_ms,
+            tpot_p50_ms: p.tpot_p50_ms,
+            tpot_p99_ms: p.tpot_p99_ms,
+            e2el_p50_ms: p.e2el_p50_ms,
+            e2el_p99_ms: p.e2el_p99_ms,
+        })
+        .collect()
+}
+
+fn outcome_to_wit(o: Outcome) -> wit_rec::Outcome {
+    match o {
+        Outcome::Found { lo, hi } => wit_rec::Outcome::Found(wit_rec::Bracket { lo, hi }),
+        Outcome::None => wit_rec::Outcome::None,
+        Outcome::AtLeast(c) => wit_rec::Outcome::AtLeast(c),
     }
 }
 

@@ -104,7 +104,9 @@
 //! prompts so that the server counts exactly the length asked for.
 //!
 //! SLO policies work the same way with [`SloPolicy`] and
-//! [`register_slo_policy!`].
+//! [`register_slo_policy!`], and recommendation policies (which concurrency `recommend`
+//! measures next, and where C* lies) with [`RecommendPolicy`] and
+//! [`register_recommend_policy!`]; [`recommend`] has a complete example.
 #![deny(missing_docs)]
 
 extern crate self as llm_loadtest_sdk;
@@ -115,6 +117,7 @@ pub mod bindings;
 pub mod framing;
 pub mod json;
 mod log;
+pub mod recommend;
 pub mod slo;
 pub mod testing;
 pub mod types;
@@ -122,6 +125,7 @@ pub mod types;
 pub use adapter::{Adapter, StreamParser, Tokenize};
 pub use framing::Framing;
 pub use log::{Level, log};
+pub use recommend::RecommendPolicy;
 pub use serde_json;
 pub use slo::{Measurement, Objective, PolicyInfo, SloPolicy, Verdict};
 pub use types::{
@@ -131,7 +135,7 @@ pub use types::{
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::glue::{AdapterExport, ParserGlue, SloExport, TokenizerExport};
+    pub use crate::glue::{AdapterExport, ParserGlue, RecommendExport, SloExport, TokenizerExport};
     pub use wit_bindgen;
 }
 mod glue;
@@ -197,6 +201,28 @@ macro_rules! register_slo_policy {
             type __LlmLoadtestSloExport = $crate::__private::SloExport<$policy>;
             $crate::bindings::slo_world::export_slo_world!(
                 __LlmLoadtestSloExport with_types_in $crate::bindings::slo_world
+            );
+        };
+    };
+}
+
+/// Export a type implementing [`RecommendPolicy`] as this component's recommendation policy.
+///
+/// Invoke it once, at the top level of the plugin crate.
+#[macro_export]
+macro_rules! register_recommend_policy {
+    ($policy:ty) => {
+        // See `register_adapter!`: native builds only check the type.
+        const _: fn() = || {
+            fn is_policy<P: $crate::RecommendPolicy>() {}
+            is_policy::<$policy>();
+        };
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        const _: () = {
+            type __LlmLoadtestRecommendExport = $crate::__private::RecommendExport<$policy>;
+            $crate::bindings::recommend_world::export_recommend_world!(
+                __LlmLoadtestRecommendExport with_types_in $crate::bindings::recommend_world
             );
         };
     };

@@ -3,10 +3,12 @@
 mod conformance;
 mod plugin_cache;
 mod plugin_cli;
+mod plugin_compat;
 mod plugin_replay;
 mod plugin_sandbox;
 mod plugin_support;
 mod recommend;
+mod recommend_cli;
 mod run_cli;
 mod run_connections;
 mod run_errors;

@@ -16,11 +16,16 @@ use llm_loadtest::plugin::{Adapter, GenerationRequest, Prompt, Runtime, RuntimeC
 /// running a debug build reaches it.
 pub const DEADLINE: Duration = Duration::from_secs(2);
 
-/// The misbehaving adapter built by host/build.rs from tests/guests/misbehave.
-pub fn misbehave_wasm() -> String {
-    let path = PathBuf::from(env!("LLM_LOADTEST_TEST_GUESTS_DIR")).join("misbehave.wasm");
+/// The test guest host/build.rs built from tests/guests/`name`.
+pub fn test_guest(name: &str) -> String {
+    let path = PathBuf::from(env!("LLM_LOADTEST_TEST_GUESTS_DIR")).join(format!("{name}.wasm"));
     assert!(path.is_file(), "{} was not built", path.display());
     path.to_string_lossy().into_owned()
+}
+
+/// The misbehaving adapter built from tests/guests/misbehave.
+pub fn misbehave_wasm() -> String {
+    test_guest("misbehave")
 }
 
 /// A cache shared by these tests so the guest compiles once per machine,

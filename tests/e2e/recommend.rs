@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use llm_loadtest::dataset::DatasetSpec;
 use llm_loadtest::metrics::parse_objectives;
-use llm_loadtest::recommend::{self, Ask, Outcome, SearchConfig};
+use llm_loadtest::plugin::RecommendGoal;
+use llm_loadtest::recommend::{self, Ask, Outcome};
 use llm_loadtest_sim::{BatchParams, SimConfig, Slo, Workload, capacity};
 use tokio_util::sync::CancellationToken;
 
@@ -50,16 +51,19 @@ async fn the_search_finds_the_closed_form_capacity() {
         prefix_len: 0,
     };
     sp.slo = Some(parse_objectives("ttft:325ms").unwrap());
-    let cfg = SearchConfig {
+    let goal = RecommendGoal {
         target,
         max_concurrency: 16,
-        min_requests: 16,
-        ..SearchConfig::default()
+        peak_concurrency: 20,
+        options: vec![("min-requests".into(), "16".into())],
     };
+    let runtime = runtime();
+    let policy = runtime.load_recommend_policy("recommend").unwrap();
     let searched = recommend::probe::find(
         &sp,
-        &cfg,
-        &runtime(),
+        &policy,
+        &goal,
+        &runtime,
         Duration::from_secs(600),
         CancellationToken::new(),
         |_, _| {},

@@ -9,7 +9,7 @@ use crate::support::{fixed, sim};
 
 const BIN: &str = env!("CARGO_BIN_EXE_llm-loadtest");
 
-fn cmd(args: &[&str]) -> Command {
+pub(crate) fn cmd(args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args).env_remove("OPENAI_API_KEY").env(
         "LLM_LOADTEST_PLUGIN_CACHE",

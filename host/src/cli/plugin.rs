@@ -107,7 +107,7 @@ fn runtime(cache_dir: Option<PathBuf>) -> anyhow::Result<std::sync::Arc<Runtime>
 fn list() -> anyhow::Result<ExitCode> {
     let rt = runtime(default_cache_dir())?;
     println!(
-        "{:<12} {:<8} {:<10} {:<6} {:>9}",
+        "{:<12} {:<10} {:<10} {:<6} {:>9}",
         "NAME", "KIND", "VERSION", "WIT", "SIZE"
     );
     let mut failed = false;
@@ -115,10 +115,13 @@ fn list() -> anyhow::Result<ExitCode> {
         let identity = match p.kind {
             PluginKind::Adapter => rt.load_adapter(p.name).map(|a| a.identity().clone()),
             PluginKind::Slo => rt.load_slo_policy(p.name).map(|s| s.identity().clone()),
+            PluginKind::Recommend => rt
+                .load_recommend_policy(p.name)
+                .map(|r| r.identity().clone()),
         };
         match identity {
             Ok(id) => println!(
-                "{:<12} {:<8} {:<10} {:<6} {:>9}",
+                "{:<12} {:<10} {:<10} {:<6} {:>9}",
                 p.name,
                 p.kind.name(),
                 id.version,
@@ -127,7 +130,7 @@ fn list() -> anyhow::Result<ExitCode> {
             ),
             Err(e) => {
                 failed = true;
-                println!("{:<12} {:<8} error: {e}", p.name, p.kind.name());
+                println!("{:<12} {:<10} error: {e}", p.name, p.kind.name());
             }
         }
     }
@@ -165,10 +168,12 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             (a.identity(), a.imports(), a.exports())
         }
         LoadedPlugin::Slo(s) => (s.identity(), s.imports(), s.exports()),
+        LoadedPlugin::Recommend(r) => (r.identity(), r.imports(), r.exports()),
     };
     let kind = match &loaded {
         LoadedPlugin::Adapter(_) => "adapter",
         LoadedPlugin::Slo(_) => "slo policy",
+        LoadedPlugin::Recommend(_) => "recommendation policy",
     };
     println!("ok: {} {} ({kind})", identity.name, identity.version);
     println!("  source:       {}", identity.source);
@@ -194,6 +199,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             );
         }
         LoadedPlugin::Slo(s) => println!("  description:  {}", s.info().description),
+        LoadedPlugin::Recommend(r) => println!("  description:  {}", r.info().description),
     }
     println!("  exports:      {}", exports.join(", "));
     println!("  imports:      {}", imports.join(", "));

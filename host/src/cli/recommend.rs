@@ -9,11 +9,15 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::run::RunArgs;
-use crate::recommend::{self, Ask, SearchConfig};
+use crate::plugin::{PluginError, RecommendGoal};
+use crate::recommend::{self, Ask};
 use crate::store::{self, RunOrigin};
 
 /// Exit code when no concurrency meets the target (C* = 0).
 pub const EXIT_UNREACHABLE_TARGET: u8 = 3;
+/// Exit code when the recommendation policy failed (trapped, ran past its deadline, or asked for
+/// what the host will not run).
+pub const EXIT_POLICY_FAILED: u8 = 4;
 
 #[derive(Debug, Args)]
 pub struct RecommendArgs {
@@ -39,6 +43,14 @@ pub struct RecommendArgs {
     /// The largest concurrency probed [default: --peak-concurrency].
     #[arg(long)]
     pub max_probe_concurrency: Option<u32>,
+    /// The recommendation policy that picks each probe and decides C*: embedded `recommend` or a
+    /// .wasm component exporting llm-loadtest:plugin/recommend-policy [default: recommend].
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// A setting for the policy, KEY=VALUE, repeatable. The default policy takes min-requests,
+    /// max-requests, tolerance and z (see the README).
+    #[arg(long = "policy-option", value_name = "KEY=VALUE")]
+    pub policy_options: Vec<String>,
     /// Write the recommendation as JSON here.
     #[arg(long = "recommendation-output")]
     pub recommendation_output: Option<PathBuf>,
@@ -90,17 +102,27 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return usage(e.to_string()),
     };
     let objectives = spec.slo.clone().unwrap_or_default();
-    let cfg = SearchConfig {
+    let mut options = Vec::new();
+    for o in &args.policy_options {
+        match o.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                options.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+            _ => return usage(format!("--policy-option {o:?}: expected KEY=VALUE")),
+        }
+    }
+    let goal = RecommendGoal {
         target: args.goodput_target / 100.0,
         max_concurrency: args
             .max_probe_concurrency
             .unwrap_or(args.peak_concurrency)
             .max(1),
-        ..SearchConfig::default()
+        peak_concurrency: args.peak_concurrency,
+        options,
     };
     let ask = Ask {
         peak_concurrency: args.peak_concurrency,
-        target: cfg.target,
+        target: goal.target,
         objectives,
         gpus_per_replica: args.gpus_per_replica,
         gpu_type: args.gpu_type.clone(),
@@ -109,45 +131,73 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(search_and_answer(&args, &run_args, spec, cfg, ask, budget))
+    rt.block_on(search_and_answer(&args, &run_args, spec, goal, ask, budget))
 }
 
 async fn search_and_answer(
     args: &RecommendArgs,
     run_args: &RunArgs,
     spec: crate::runner::RunSpec,
-    cfg: SearchConfig,
+    goal: RecommendGoal,
     ask: Ask,
     budget: Duration,
 ) -> anyhow::Result<ExitCode> {
     let runtime = super::run::plugin_runtime(run_args)?;
+    let policy_spec = args.policy.as_deref().unwrap_or("recommend");
+    let policy = match runtime.load_recommend_policy(policy_spec) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --policy: {e}");
+            return Ok(ExitCode::from(EXIT_POLICY_FAILED));
+        }
+    };
     let cancel = super::run::cancel_on_ctrl_c("answering from the probes measured so far");
     let verbose = !run_args.no_progress;
-    let searched = recommend::probe::find(&spec, &cfg, &runtime, budget, cancel, |c, s| {
-        if verbose {
-            let attainment = s.goodput.as_ref().map_or(0.0, |g| g.attainment_pct);
-            eprintln!(
-                "probe c={c}: {} requests, {attainment:.1} % met the SLO, {:.0} output tok/s",
-                s.requests, s.output_throughput
-            );
-        }
-    })
-    .await;
+    let searched =
+        recommend::probe::find(&spec, &policy, &goal, &runtime, budget, cancel, |c, s| {
+            if verbose {
+                let attainment = s.goodput.as_ref().map_or(0.0, |g| g.attainment_pct);
+                eprintln!(
+                    "probe c={c}: {} requests, {attainment:.1} % met the SLO, {:.0} output tok/s",
+                    s.requests, s.output_throughput
+                );
+            }
+        })
+        .await;
     if let Some(e) = &searched.error {
         eprintln!("error: {e}");
     }
-    let Some(outcome) = searched.outcome else {
-        if searched.error.is_some() {
-            return Ok(ExitCode::from(1));
+    match &searched.policy_error {
+        Some(e @ PluginError::Guest { .. }) if searched.probes.is_empty() => {
+            eprintln!("error: the recommendation policy refused this search: {e}");
         }
-        eprintln!(
-            "error: no probe finished within --max-duration {}",
-            args.max_duration
-        );
-        return Ok(ExitCode::from(1));
+        Some(e) => eprintln!("error: the recommendation policy failed: {e}"),
+        None => {}
+    }
+    if let Some(why) = &searched.dead_server {
+        eprintln!("error: the server answered no request: {why}");
+    }
+    let identity = policy.identity();
+    let policy_name = format!(
+        "{} {} ({}, sha256 {})",
+        identity.name,
+        identity.version,
+        identity.source,
+        &identity.sha256[..12.min(identity.sha256.len())]
+    );
+    let rec = searched.outcome.map(|outcome| {
+        let mut rec = recommend::recommend(&ask, outcome, &searched.probes);
+        rec.policy = Some(policy_name.clone());
+        rec
+    });
+    let failed_code = match &searched.policy_error {
+        // The policy refused the goal before any probe: the flags are what is wrong.
+        Some(PluginError::Guest { .. }) if searched.probes.is_empty() => super::EXIT_USAGE,
+        Some(_) => EXIT_POLICY_FAILED,
+        None => 1,
     };
-    let rec = recommend::recommend(&ask, outcome, &searched.probes);
-    // Every probe as a level of one saved run, with the recommendation.
+    // Every probe as a level of one saved run, with the recommendation when there is one: a
+    // search that failed still keeps what it measured.
     let saved = if run_args.no_save || searched.outputs.is_empty() {
         None
     } else {
@@ -160,8 +210,11 @@ async fn search_and_answer(
                 records.push(o.records.concat());
                 result.finished_at.clone_from(&o.result.finished_at);
             }
-            result.interrupted = searched.out_of_time || searched.error.is_some();
-            result.recommendation = Some(rec.clone());
+            result.interrupted = searched.out_of_time
+                || searched.error.is_some()
+                || searched.policy_error.is_some()
+                || searched.dead_server.is_some();
+            result.recommendation.clone_from(&rec);
             (result, records)
         })
     };
@@ -171,19 +224,33 @@ async fn search_and_answer(
         let id = store::save_result(&st, result, Some(records), RunOrigin::Measured)?;
         println!("probes saved as run {id}: llm-loadtest show {id}");
     }
+    let Some(rec) = rec else {
+        if searched.error.is_none()
+            && searched.policy_error.is_none()
+            && searched.dead_server.is_none()
+        {
+            eprintln!(
+                "error: no probe was decided within --max-duration {}",
+                args.max_duration
+            );
+        }
+        return Ok(ExitCode::from(failed_code));
+    };
     println!("{}", render(&rec, searched.out_of_time));
     if let Some(path) = &args.recommendation_output {
         let json = serde_json::to_string_pretty(&rec)?;
         std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
         println!("recommendation written to {}", path.display());
     }
-    Ok(if rec.replicas.is_none() {
-        ExitCode::from(EXIT_UNREACHABLE_TARGET)
-    } else if searched.error.is_some() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if searched.error.is_some() || searched.policy_error.is_some() {
+            ExitCode::from(failed_code)
+        } else if rec.replicas.is_none() {
+            ExitCode::from(EXIT_UNREACHABLE_TARGET)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 /// The answer as text: the sentence, then the figures behind it.
@@ -217,6 +284,9 @@ pub fn render(r: &recommend::Recommendation, out_of_time: bool) -> String {
         ));
     }
     out.push(format!("  probes            {}", r.probes.len()));
+    if let Some(p) = &r.policy {
+        out.push(format!("  policy            {p}"));
+    }
     out.push(format!("  assumes           {}", r.assumption));
     if out_of_time {
         out.push(

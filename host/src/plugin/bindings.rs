@@ -36,3 +36,14 @@ pub(crate) mod slo {
         },
     });
 }
+
+/// The `recommend-plugin` world. It shares the `host` import with the adapter world.
+pub(crate) mod recommend {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1",
+        world: "llm-loadtest:plugin/recommend-plugin@0.1.0",
+        with: {
+            "llm-loadtest:plugin/host": super::adapter::llm_loadtest::plugin::host,
+        },
+    });
+}

@@ -92,6 +92,14 @@ pub enum PluginError {
         what: String,
         limit: usize,
     },
+    /// The guest answered something the host will not act on (a recommendation policy asking
+    /// for a probe outside its goal, a bracket that contradicts itself).
+    #[error("{plugin}: {call} answered what the host will not act on: {message}")]
+    BadAnswer {
+        plugin: String,
+        call: &'static str,
+        message: String,
+    },
     /// The on-disk cache of compiled plugins could not be set up.
     #[error("plugin cache {}: {message}", path.display())]
     Cache { path: PathBuf, message: String },

@@ -15,14 +15,17 @@ pub enum PluginKind {
     Adapter,
     /// An SLO policy (`export slo-policy`).
     Slo,
+    /// A recommendation policy (`export recommend-policy`).
+    Recommend,
 }
 
 impl PluginKind {
-    /// The kind's name in listings: `adapter` or `slo`.
+    /// The kind's name in listings: `adapter`, `slo` or `recommend`.
     pub fn name(self) -> &'static str {
         match self {
             PluginKind::Adapter => "adapter",
             PluginKind::Slo => "slo",
+            PluginKind::Recommend => "recommend",
         }
     }
 
@@ -31,6 +34,7 @@ impl PluginKind {
         let iface = match self {
             PluginKind::Adapter => "adapter",
             PluginKind::Slo => "slo-policy",
+            PluginKind::Recommend => "recommend-policy",
         };
         format!("{WIT_PACKAGE}/{iface}@{WIT_VERSION}")
     }
@@ -93,7 +97,7 @@ fn own_version(name: &str) -> Option<&str> {
 
 /// Which kind of plugin the component is, judged by its exports.
 pub(crate) fn detect_kind(facts: &ComponentFacts) -> Option<PluginKind> {
-    [PluginKind::Adapter, PluginKind::Slo]
+    [PluginKind::Adapter, PluginKind::Slo, PluginKind::Recommend]
         .into_iter()
         .find(|k| facts.exports.contains(&k.export_name()))
 }
@@ -134,7 +138,13 @@ pub(crate) fn check_contract(
                     Some(PluginKind::Slo) => {
                         "the slo-policy interface (llm-loadtest:plugin/slo-policy@0.1.0)"
                     }
-                    None => "a plugin interface (llm-loadtest:plugin/adapter or slo-policy @0.1.0)",
+                    Some(PluginKind::Recommend) => {
+                        "the recommend-policy interface (llm-loadtest:plugin/recommend-policy@0.1.0)"
+                    }
+                    None => {
+                        "a plugin interface (llm-loadtest:plugin/adapter, slo-policy or \
+                         recommend-policy @0.1.0)"
+                    }
                 },
                 exports: if facts.exports.is_empty() {
                     "nothing".to_owned()
@@ -204,6 +214,13 @@ mod tests {
 
         let err = check_contract("p", &ok, Some(PluginKind::Slo)).unwrap_err();
         assert!(matches!(err, PluginError::WrongKind { .. }), "{err}");
+        let err = check_contract("p", &ok, Some(PluginKind::Recommend)).unwrap_err();
+        assert!(err.to_string().contains("recommend-policy"), "{err}");
+        let policy = facts(&[host], &["llm-loadtest:plugin/recommend-policy@0.1.0"]);
+        assert_eq!(
+            check_contract("p", &policy, None).unwrap(),
+            PluginKind::Recommend
+        );
 
         let newer = facts(
             &["llm-loadtest:plugin/host@0.2.0"],

@@ -1,7 +1,7 @@
 //! The WebAssembly plugin runtime (wasmtime, component model, WIT v0.1).
 //!
 //! Plugins are components targeting `wit/v0.1/plugin.wit`: server adapters
-//! (build requests, parse response streams) and SLO policies. The host owns
+//! (build requests, parse response streams), SLO policies and recommendation policies. The host owns
 //! sockets and clocks; a plugin only shapes bytes, in a sandbox with a
 //! per-call deadline, a per-instance memory cap and no file system or
 //! network. See [`Runtime`] for the entry point.
@@ -24,6 +24,7 @@ mod error;
 mod guest_output;
 mod inspect;
 mod pool;
+mod recommend;
 mod replay;
 mod runtime;
 mod sandbox;
@@ -39,12 +40,14 @@ pub use disk_cache::CacheStats;
 pub use embedded::{EmbeddedPlugin, embedded_plugins};
 pub use error::PluginError;
 pub use inspect::PluginKind;
+pub use recommend::{MAX_PROBE_REQUESTS, RecommendPolicy};
 pub use replay::{ReplayError, ReplayReport, ReplayStep, replay};
 pub use runtime::{LoadedPlugin, Runtime, RuntimeConfig, default_cache_dir};
 pub use slo::SloPolicy;
 pub use types::{
     AdapterInfo, Event, Framing, GenerationRequest, HttpRequest, Measurement, Message, Objective,
-    PolicyInfo, Prompt, TokenDelta, TokenizeQuery, TokenizeStep, Usage, Verdict,
+    Outcome, PolicyInfo, PolicyStep, ProbeSummary, Prompt, RecommendGoal, TokenDelta,
+    TokenizeQuery, TokenizeStep, Usage, Verdict,
 };
 
 /// The WIT package version this host implements.
@@ -72,5 +75,6 @@ const _: () = {
     shared::<Runtime>();
     shared::<Adapter>();
     shared::<SloPolicy>();
+    shared::<RecommendPolicy>();
     movable::<StreamParser>();
 };

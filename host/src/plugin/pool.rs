@@ -14,7 +14,7 @@ use std::time::Duration;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Engine, Store, Trap};
 
-use super::bindings::{adapter, slo, tokenizing};
+use super::bindings::{adapter, recommend, slo, tokenizing};
 use super::epoch::EpochTicker;
 use super::error::PluginError;
 use super::sandbox::StoreData;
@@ -43,6 +43,13 @@ impl World for slo::SloPluginPre<StoreData> {
     type Bindings = slo::SloPlugin;
     fn instantiate(&self, store: &mut Store<StoreData>) -> wasmtime::Result<Self::Bindings> {
         slo::SloPluginPre::instantiate(self, store)
+    }
+}
+
+impl World for recommend::RecommendPluginPre<StoreData> {
+    type Bindings = recommend::RecommendPlugin;
+    fn instantiate(&self, store: &mut Store<StoreData>) -> wasmtime::Result<Self::Bindings> {
+        recommend::RecommendPluginPre::instantiate(self, store)
     }
 }
 

@@ -13,7 +13,8 @@ use wasmtime::{Config, Engine};
 use super::PluginIdentity;
 use super::adapter::Adapter;
 use super::bindings::{
-    adapter::AdapterPluginPre, slo::SloPluginPre, tokenizing::TokenizingAdapterPluginPre,
+    adapter::AdapterPluginPre, recommend::RecommendPluginPre, slo::SloPluginPre,
+    tokenizing::TokenizingAdapterPluginPre,
 };
 use super::disk_cache::{CacheStats, Counters, DiskCache};
 use super::embedded;
@@ -21,6 +22,7 @@ use super::epoch::EpochTicker;
 use super::error::PluginError;
 use super::inspect::{self, ComponentFacts, PluginKind};
 use super::pool::{Pool, PoolConfig};
+use super::recommend::RecommendPolicy;
 use super::sandbox::{self, StoreData, WIT_VERSION};
 use super::slo::SloPolicy;
 
@@ -54,11 +56,12 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     dirs::cache_dir().map(|d| d.join("llm-loadtest").join("plugins"))
 }
 
-/// A plugin of either kind, as `plugin check` loads it.
+/// A plugin of any kind, as `plugin check` loads it.
 #[derive(Debug, Clone)]
 pub enum LoadedPlugin {
     Adapter(Arc<Adapter>),
     Slo(Arc<SloPolicy>),
+    Recommend(Arc<RecommendPolicy>),
 }
 
 /// Where a plugin's bytes came from.
@@ -115,6 +118,7 @@ pub struct Runtime {
     components: Mutex<HashMap<String, Component>>,
     adapters: Mutex<HashMap<String, Arc<Adapter>>>,
     policies: Mutex<HashMap<String, Arc<SloPolicy>>>,
+    recommenders: Mutex<HashMap<String, Arc<RecommendPolicy>>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -153,6 +157,7 @@ impl Runtime {
             components: Mutex::new(HashMap::new()),
             adapters: Mutex::new(HashMap::new()),
             policies: Mutex::new(HashMap::new()),
+            recommenders: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -189,6 +194,18 @@ impl Runtime {
         Ok(policy)
     }
 
+    /// Load a recommendation policy: `recommend` (embedded) or a path to a `.wasm` component.
+    pub fn load_recommend_policy(&self, spec: &str) -> Result<Arc<RecommendPolicy>, PluginError> {
+        let mut loaded = lock(&self.recommenders);
+        if let Some(p) = loaded.get(spec) {
+            return Ok(p.clone());
+        }
+        let policy =
+            Arc::new(self.make_recommender(self.prepare(spec, Some(PluginKind::Recommend))?)?);
+        loaded.insert(spec.to_owned(), policy.clone());
+        Ok(policy)
+    }
+
     /// Load a plugin of whichever kind it is (for `plugin check`).
     pub fn load_any(&self, spec: &str) -> Result<LoadedPlugin, PluginError> {
         if let Some(a) = lock(&self.adapters).get(spec) {
@@ -196,6 +213,9 @@ impl Runtime {
         }
         if let Some(p) = lock(&self.policies).get(spec) {
             return Ok(LoadedPlugin::Slo(p.clone()));
+        }
+        if let Some(p) = lock(&self.recommenders).get(spec) {
+            return Ok(LoadedPlugin::Recommend(p.clone()));
         }
         let prepared = self.prepare(spec, None)?;
         Ok(match prepared.kind {
@@ -208,6 +228,11 @@ impl Runtime {
                 let p = Arc::new(self.make_policy(prepared)?);
                 lock(&self.policies).insert(spec.to_owned(), p.clone());
                 LoadedPlugin::Slo(p)
+            }
+            PluginKind::Recommend => {
+                let p = Arc::new(self.make_recommender(prepared)?);
+                lock(&self.recommenders).insert(spec.to_owned(), p.clone());
+                LoadedPlugin::Recommend(p)
             }
         })
     }
@@ -265,6 +290,25 @@ impl Runtime {
             &self.pool_config(),
         );
         SloPolicy::new(pool, p.identity, p.facts)
+    }
+
+    fn make_recommender(&self, p: Prepared) -> Result<RecommendPolicy, PluginError> {
+        let pre = RecommendPluginPre::new(p.pre).map_err(|e| PluginError::Instantiate {
+            plugin: p.label.to_string(),
+            message: e.to_string(),
+        })?;
+        // One probe at a time asks it: one instance.
+        let pool = Pool::new(
+            p.label,
+            self.engine.clone(),
+            pre,
+            self.ticker.clone(),
+            &PoolConfig {
+                size: 1,
+                ..self.pool_config()
+            },
+        );
+        RecommendPolicy::new(pool, p.identity, p.facts)
     }
 
     fn resolve(&self, spec: &str) -> Result<Source, PluginError> {

@@ -118,6 +118,59 @@ pub struct PolicyInfo {
     pub description: String,
 }
 
+/// What `recommend` was asked, as a recommendation policy sees it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecommendGoal {
+    /// Share of requests that must meet every objective, in (0, 1).
+    pub target: f64,
+    /// The largest concurrency a probe may use.
+    pub max_concurrency: u32,
+    pub peak_concurrency: u32,
+    /// `--policy-option key=value`, in order.
+    pub options: Vec<(String, String)>,
+}
+
+/// What one probe measured, as a recommendation policy sees it. Latencies are milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProbeSummary {
+    pub concurrency: u32,
+    pub requests: u64,
+    /// Requests that met every objective (failures never do).
+    pub good: u64,
+    pub failed: u64,
+    pub request_throughput: f64,
+    pub output_throughput: f64,
+    pub ttft_p50_ms: Option<f64>,
+    pub ttft_p99_ms: Option<f64>,
+    pub tpot_p50_ms: Option<f64>,
+    pub tpot_p99_ms: Option<f64>,
+    pub e2el_p50_ms: Option<f64>,
+    pub e2el_p99_ms: Option<f64>,
+}
+
+/// Where C* lies, as a recommendation policy concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// C* = `lo`: it meets the target and `hi`, the smallest measured concurrency above it,
+    /// does not.
+    Found { lo: u32, hi: u32 },
+    /// Even concurrency 1 misses the target.
+    None,
+    /// This concurrency meets the target and nothing larger was measured.
+    AtLeast(u32),
+}
+
+/// A recommendation policy's next move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyStep {
+    /// Measure `concurrency` clients over `requests` requests.
+    Probe {
+        concurrency: u32,
+        requests: u64,
+    },
+    Done(Outcome),
+}
+
 /// What was measured for one request. Times are milliseconds.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Measurement {

@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::search::Outcome;
+use super::Outcome;
 use crate::metrics::{LevelSummary, Objective};
 
 /// What was asked.
@@ -68,6 +68,10 @@ pub struct Recommendation {
     pub probes: Vec<ProbeResult>,
     pub assumption: String,
     pub sentence: String,
+    /// The recommendation policy that chose the probes and decided C*: name, version, where it
+    /// was loaded from and its hash (absent in results saved before policies were components).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 const ASSUMPTION: &str = "an even load balancer across identical replicas, each serving the \
@@ -212,6 +216,7 @@ pub fn recommend(ask: &Ask, outcome: Outcome, probes: &[(u32, LevelSummary)]) ->
             .collect(),
         assumption: ASSUMPTION.to_owned(),
         sentence,
+        policy: None,
     }
 }
 

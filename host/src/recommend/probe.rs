@@ -8,16 +8,20 @@
 //! at the new concurrency comes from Little's law, c / throughput, with the throughput
 //! interpolated between measured probes, or extrapolated from the last two below by how well
 //! they scaled.
+//!
+//! Which probe comes next, and what the probes mean, is the recommendation policy's call (a
+//! component: `plugins/recommend` by default); this file only runs what it asks for.
 
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::search::{self, Outcome, Probe, SearchConfig, Step};
 use crate::engine::{Bound, LevelPlan, Load, ProgressEvent, Warmup};
-use crate::metrics::LevelSummary;
-use crate::plugin::Runtime;
+use crate::metrics::{Distribution, LevelSummary};
+use crate::plugin::{
+    Outcome, PluginError, PolicyStep, ProbeSummary, RecommendGoal, RecommendPolicy, Runtime,
+};
 use crate::runner::{self, RunError, RunOutput, RunSpec};
 
 /// The longest ramp.
@@ -71,44 +75,111 @@ pub struct Searched {
     pub out_of_time: bool,
     /// Why the search stopped early, when a probe could not run.
     pub error: Option<RunError>,
+    /// Why the search stopped early, when the policy failed (trapped, timed out, or answered
+    /// what the host will not obey).
+    pub policy_error: Option<PluginError>,
+    /// Why the search stopped early, when every request of every probe so far failed: a server
+    /// that answers nothing has no capacity to find, and "C* = 0" would blame the SLO.
+    pub dead_server: Option<String>,
 }
 
-/// Probes `template`'s workload (its levels are replaced) until `cfg` is satisfied or `budget`
-/// is spent. `on_probe` hears of each probe as it ends.
+/// What the errors of a level in which no request succeeded say, most common class first.
+fn all_failed(concurrency: u32, s: &LevelSummary) -> String {
+    let mut classes: Vec<_> = s.errors.iter().collect();
+    classes.sort_by_key(|(_, e)| std::cmp::Reverse(e.count));
+    let said: Vec<String> = classes
+        .iter()
+        .map(|(class, e)| match e.first_messages.first() {
+            Some(m) => format!("{} {class} ({m})", e.count),
+            None => format!("{} {class}", e.count),
+        })
+        .collect();
+    format!(
+        "no request succeeded at c={concurrency}: {} of {} failed: {}",
+        s.failed,
+        s.requests,
+        said.join(", ")
+    )
+}
+
+/// What the policy is told of one probe.
+fn probe_summary(concurrency: u32, s: &LevelSummary) -> ProbeSummary {
+    let ms = |d: &Distribution, q: f64| (d.count > 0).then_some(q);
+    ProbeSummary {
+        concurrency,
+        requests: s.requests,
+        good: s.goodput.as_ref().map_or(0, |g| g.good),
+        failed: s.failed,
+        request_throughput: s.request_throughput,
+        output_throughput: s.output_throughput,
+        ttft_p50_ms: ms(&s.ttft_ms, s.ttft_ms.p50),
+        ttft_p99_ms: ms(&s.ttft_ms, s.ttft_ms.p99),
+        tpot_p50_ms: ms(&s.tpot_ms, s.tpot_ms.p50),
+        tpot_p99_ms: ms(&s.tpot_ms, s.tpot_ms.p99),
+        e2el_p50_ms: ms(&s.e2el_ms, s.e2el_ms.p50),
+        e2el_p99_ms: ms(&s.e2el_ms, s.e2el_ms.p99),
+    }
+}
+
+impl Searched {
+    /// Stop here: the answer is the policy's best reading of the probes so far.
+    fn cut_short(
+        mut self,
+        policy: &RecommendPolicy,
+        goal: &RecommendGoal,
+        probes: &[ProbeSummary],
+    ) -> Self {
+        match policy.decide(goal, probes) {
+            Ok(outcome) => self.outcome = outcome,
+            Err(e) => self.policy_error = Some(e),
+        }
+        self
+    }
+}
+
+/// Probes `template`'s workload (its levels are replaced) as `policy` asks, until it is done or
+/// `budget` is spent. `on_probe` hears of each probe as it ends.
 pub async fn find(
     template: &RunSpec,
-    cfg: &SearchConfig,
+    policy: &RecommendPolicy,
+    goal: &RecommendGoal,
     runtime: &Runtime,
     budget: Duration,
     cancel: CancellationToken,
     mut on_probe: impl FnMut(u32, &LevelSummary),
 ) -> Searched {
     let started = Instant::now();
-    let mut probes: Vec<Probe> = Vec::new();
+    let mut probes: Vec<ProbeSummary> = Vec::new();
     let mut searched = Searched {
         outcome: None,
         probes: Vec::new(),
         outputs: Vec::new(),
         out_of_time: false,
         error: None,
+        policy_error: None,
+        dead_server: None,
     };
     // (concurrency, requests per second) of every probe, sorted, for the ramp.
     let mut measured: Vec<(u32, f64)> = Vec::new();
     loop {
-        let (concurrency, requests) = match search::next(cfg, &probes) {
-            Step::Done(outcome) => {
+        let (concurrency, requests) = match policy.next(goal, &probes) {
+            Ok(PolicyStep::Done(outcome)) => {
                 searched.outcome = Some(outcome);
                 return searched;
             }
-            Step::Probe {
+            Ok(PolicyStep::Probe {
                 concurrency,
                 requests,
-            } => (concurrency, requests),
+            }) => (concurrency, requests),
+            Err(e) => {
+                // A broken policy's other answers are not trusted either.
+                searched.policy_error = Some(e);
+                return searched;
+            }
         };
         if started.elapsed() >= budget || cancel.is_cancelled() {
             searched.out_of_time = !cancel.is_cancelled();
-            searched.outcome = search::current(cfg, &probes);
-            return searched;
+            return searched.cut_short(policy, goal, &probes);
         }
         let mut spec = template.clone();
         spec.levels = vec![LevelPlan {
@@ -125,16 +196,16 @@ pub async fn find(
         match runner::execute(&spec, runtime, events, cancel.clone()).await {
             Ok(out) => {
                 let Some(level) = out.result.levels.first() else {
-                    searched.outcome = search::current(cfg, &probes);
-                    return searched;
+                    return searched.cut_short(policy, goal, &probes);
                 };
                 let s = level.summary.clone();
-                let good = s.goodput.as_ref().map_or(0, |g| g.good);
-                probes.push(Probe {
-                    concurrency,
-                    requests: s.requests,
-                    good,
-                });
+                if s.completed == 0 && searched.probes.iter().all(|(_, p)| p.completed == 0) {
+                    searched.dead_server = Some(all_failed(concurrency, &s));
+                    searched.probes.push((concurrency, s));
+                    searched.outputs.push(out);
+                    return searched;
+                }
+                probes.push(probe_summary(concurrency, &s));
                 if s.request_throughput > 0.0 {
                     measured.retain(|(m, _)| *m != concurrency);
                     measured.push((concurrency, s.request_throughput));
@@ -145,14 +216,12 @@ pub async fn find(
                 let interrupted = out.result.interrupted;
                 searched.outputs.push(out);
                 if interrupted {
-                    searched.outcome = search::current(cfg, &probes);
-                    return searched;
+                    return searched.cut_short(policy, goal, &probes);
                 }
             }
             Err(e) => {
                 searched.error = Some(e);
-                searched.outcome = search::current(cfg, &probes);
-                return searched;
+                return searched.cut_short(policy, goal, &probes);
             }
         }
     }

@@ -8,11 +8,13 @@
 //! the interval straddles the target, up to a cap after which its point estimate decides.
 //! The search doubles from concurrency 1 until a probe fails, then bisects between the
 //! largest pass and the smallest fail above it until they are adjacent or within
-//! [`SearchConfig::tolerance`] of each other. Because this reads no clock and no network, the
-//! same decisions can be checked here against any attainment curve, and later run inside a
-//! policy component unchanged.
+//! [`SearchConfig::tolerance`] of each other. It reads no clock and no network, so the same
+//! decisions are checked here natively against any attainment curve and run unchanged inside
+//! the component.
 
 use std::collections::BTreeMap;
+
+use llm_loadtest_sdk::recommend::{Goal, Outcome, ProbeResult, Step};
 
 /// How the search decides.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,12 +46,79 @@ impl Default for SearchConfig {
     }
 }
 
-/// What one probe measured: requests sent (after warm-up) and how many were good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Probe {
-    pub concurrency: u32,
-    pub requests: u64,
-    pub good: u64,
+/// The settings `--policy-option` may change, with what each means.
+pub const OPTIONS: [(&str, &str); 4] = [
+    (
+        "min-requests",
+        "measured requests of a first probe, at least (default 60)",
+    ),
+    (
+        "max-requests",
+        "pooled requests after which the point estimate decides (default 960)",
+    ),
+    (
+        "tolerance",
+        "bracket width, as a share of C*, that ends the search (default 0.02)",
+    ),
+    (
+        "z",
+        "normal quantile of the Wilson interval (default 1.96: 95 % confidence)",
+    ),
+];
+
+impl TryFrom<&Goal> for SearchConfig {
+    type Error = String;
+
+    fn try_from(goal: &Goal) -> Result<Self, String> {
+        if !(goal.target > 0.0 && goal.target < 1.0) {
+            return Err(format!(
+                "the attainment target must be a share above 0 and below 1, got {}",
+                goal.target
+            ));
+        }
+        let mut cfg = SearchConfig {
+            target: goal.target,
+            max_concurrency: goal.max_concurrency.max(1),
+            ..SearchConfig::default()
+        };
+        for (key, value) in &goal.options {
+            let bad = |why: &str| format!("policy option {key}={value}: {why}");
+            let number = || value.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+            let count = || value.trim().parse::<u64>().ok().filter(|v| *v > 0);
+            match key.as_str() {
+                "min-requests" => {
+                    cfg.min_requests = count().ok_or_else(|| bad("a whole number above 0"))?;
+                }
+                "max-requests" => {
+                    cfg.max_requests = count().ok_or_else(|| bad("a whole number above 0"))?;
+                }
+                "tolerance" => {
+                    cfg.tolerance = number()
+                        .filter(|t| (0.0..1.0).contains(t))
+                        .ok_or_else(|| bad("a share from 0 up to (not including) 1"))?;
+                }
+                "z" => {
+                    cfg.z = number()
+                        .filter(|z| *z > 0.0 && *z <= 10.0)
+                        .ok_or_else(|| bad("a number above 0 and at most 10"))?;
+                }
+                _ => {
+                    let known: Vec<&str> = OPTIONS.iter().map(|(k, _)| *k).collect();
+                    return Err(format!(
+                        "unknown policy option {key:?}; the default policy knows {}",
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
+        if cfg.min_requests > cfg.max_requests {
+            return Err(format!(
+                "policy options: min-requests ({}) is above max-requests ({})",
+                cfg.min_requests, cfg.max_requests
+            ));
+        }
+        Ok(cfg)
+    }
 }
 
 /// How a concurrency's pooled probes compare with the target.
@@ -59,26 +128,6 @@ pub enum Verdict {
     Fail,
     /// The interval straddles the target: measure more.
     Unsure,
-}
-
-/// The search's next move.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Step {
-    /// Measure this concurrency with this many requests.
-    Probe { concurrency: u32, requests: u64 },
-    /// The search is over.
-    Done(Outcome),
-}
-
-/// Where the boundary lies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// C* = `lo`: it passes and `hi` (the smallest failing concurrency above it) does not.
-    Found { lo: u32, hi: u32 },
-    /// Even concurrency 1 misses the target.
-    None,
-    /// The largest concurrency allowed passes: C* is at least that.
-    AtLeast(u32),
 }
 
 /// The Wilson score interval of `good` in `n` at quantile `z`.
@@ -95,7 +144,7 @@ pub fn wilson(good: u64, n: u64, z: f64) -> (f64, f64) {
 }
 
 /// Probes pooled per concurrency: (requests, good).
-pub fn pooled(probes: &[Probe]) -> BTreeMap<u32, (u64, u64)> {
+pub fn pooled(probes: &[ProbeResult]) -> BTreeMap<u32, (u64, u64)> {
     let mut by_c: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
     for p in probes {
         let e = by_c.entry(p.concurrency).or_default();
@@ -145,7 +194,7 @@ fn first_probe(cfg: &SearchConfig, concurrency: u32) -> Step {
 }
 
 /// The next move after `probes`.
-pub fn next(cfg: &SearchConfig, probes: &[Probe]) -> Step {
+pub fn next(cfg: &SearchConfig, probes: &[ProbeResult]) -> Step {
     let by_c = pooled(probes);
     let mut lo: Option<u32> = None;
     let mut fails: Vec<u32> = Vec::new();
@@ -186,7 +235,7 @@ pub fn next(cfg: &SearchConfig, probes: &[Probe]) -> Step {
 
 /// The best answer the probes so far give, bracket tight or not (a search cut short by its
 /// time budget); `None` before any probe is decided.
-pub fn current(cfg: &SearchConfig, probes: &[Probe]) -> Option<Outcome> {
+pub fn current(cfg: &SearchConfig, probes: &[ProbeResult]) -> Option<Outcome> {
     let decided: Vec<(u32, Verdict)> = pooled(probes)
         .into_iter()
         .map(|(c, (n, good))| {
@@ -223,7 +272,7 @@ mod tests {
 
     /// Runs the search against an attainment curve, sampling good requests exactly at its
     /// expected share (no noise), and returns the outcome with the probes made.
-    fn search(cfg: &SearchConfig, curve: impl Fn(u32) -> f64) -> (Outcome, Vec<Probe>) {
+    fn search(cfg: &SearchConfig, curve: impl Fn(u32) -> f64) -> (Outcome, Vec<ProbeResult>) {
         let mut probes = Vec::new();
         for _ in 0..200 {
             match next(cfg, &probes) {
@@ -231,10 +280,11 @@ mod tests {
                 Step::Probe {
                     concurrency,
                     requests,
-                } => probes.push(Probe {
+                } => probes.push(ProbeResult {
                     concurrency,
                     requests,
                     good: (curve(concurrency) * requests as f64).round() as u64,
+                    ..ProbeResult::default()
                 }),
             }
         }
@@ -279,10 +329,11 @@ mod tests {
         assert_eq!(verdict(&cfg, 74, 71), Verdict::Unsure);
         let step = next(
             &cfg,
-            &[Probe {
+            &[ProbeResult {
                 concurrency: 1,
                 requests: 74,
                 good: 71,
+                ..ProbeResult::default()
             }],
         );
         assert_eq!(
