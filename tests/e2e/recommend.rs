@@ -91,6 +91,7 @@ async fn the_search_finds_the_closed_form_capacity() {
         objectives: sp.slo.clone().unwrap(),
         gpus_per_replica: 2,
         gpu_type: None,
+        gpu_type_from: None,
         cost_per_gpu_hour: None,
     };
     let r = recommend::recommend(&ask, outcome, &searched.probes);

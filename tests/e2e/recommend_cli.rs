@@ -46,17 +46,26 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
-/// The run the probes were saved as, read back with `show`: its text.
-fn saved_run(stdout: &str, dir: &Path) -> String {
-    let id = stdout
+/// The ID of the run the probes were saved as.
+fn saved_id(stdout: &str) -> &str {
+    stdout
         .lines()
         .find_map(|l| l.strip_prefix("probes saved as run "))
         .and_then(|l| l.split(':').next())
-        .unwrap_or_else(|| panic!("no saved run in: {stdout}"));
-    let mut c = cmd(&["show", id]);
+        .unwrap_or_else(|| panic!("no saved run in: {stdout}"))
+}
+
+/// A command on the store in `dir` that must succeed: its standard output.
+fn store_cmd(args: &[&str], dir: &Path) -> String {
+    let mut c = cmd(args);
     let out = c.arg("--data-dir").arg(dir).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {:?}", text(&out));
     text(&out).0
+}
+
+/// The run the probes were saved as, read back with `show`: its text.
+fn saved_run(stdout: &str, dir: &Path) -> String {
+    store_cmd(&["show", saved_id(stdout)], dir)
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -119,7 +128,7 @@ async fn a_target_met_at_the_largest_probe_says_at_least() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
         stdout.contains("at least 2: the largest probe allowed passed")
-            && stdout.contains("need 5 × GPU"),
+            && stdout.contains("need 5 × "),
         "{stdout}"
     );
     server.shutdown().await.unwrap();
@@ -215,6 +224,28 @@ async fn a_broken_policy_exits_4_with_what_it_did() {
             && stdout.contains("policy            bad-policy 0.0.1"),
         "{stdout}"
     );
+    // The saved run shows attainment against concurrency with the conclusion marked.
+    let shown = saved_run(&stdout, dir.path());
+    assert!(
+        shown.contains("attainment by concurrency (target 80 %, marked |)")
+            && shown
+                .lines()
+                .any(|l| l.contains("c=2") && l.ends_with("first failing")),
+        "{shown}"
+    );
+    let html = store_cmd(
+        &["export", saved_id(&stdout), "--format", "html"],
+        dir.path(),
+    );
+    for label in [
+        "SLO attainment vs concurrency",
+        "C* = 1",
+        "bracket 1–2",
+        "target 80 %",
+        "bad-policy 0.0.1",
+    ] {
+        assert!(html.contains(label), "{label} missing from the HTML report");
+    }
     server.shutdown().await.unwrap();
 }
 

@@ -31,7 +31,8 @@ pub struct RecommendArgs {
     /// GPUs one replica runs on (tensor/pipeline parallel size).
     #[arg(long, default_value_t = 1)]
     pub gpus_per_replica: u32,
-    /// The GPU model, named in the answer (never guessed).
+    /// The GPU model, named in the answer. Without it, the name NVML gives when the server is
+    /// on this machine (a loopback --server), else none: never guessed.
     #[arg(long)]
     pub gpu_type: Option<String>,
     /// Adds cost per hour and per million output tokens.
@@ -120,12 +121,18 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
         peak_concurrency: args.peak_concurrency,
         options,
     };
+    let gpu = recommend::gpu_type::decide(
+        args.gpu_type.as_deref(),
+        &spec.server,
+        crate::info::host::local_gpus,
+    );
     let ask = Ask {
         peak_concurrency: args.peak_concurrency,
         target: goal.target,
         objectives,
         gpus_per_replica: args.gpus_per_replica,
-        gpu_type: args.gpu_type.clone(),
+        gpu_type: gpu.name,
+        gpu_type_from: Some(gpu.from),
         cost_per_gpu_hour: args.cost_per_gpu_hour,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -237,6 +244,9 @@ async fn search_and_answer(
         return Ok(ExitCode::from(failed_code));
     };
     println!("{}", render(&rec, searched.out_of_time));
+    if verbose {
+        println!("{}", crate::report::capacity::bars(&rec));
+    }
     if let Some(path) = &args.recommendation_output {
         let json = serde_json::to_string_pretty(&rec)?;
         std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
@@ -267,6 +277,9 @@ pub fn render(r: &recommend::Recommendation, out_of_time: bool) -> String {
     }
     if let (Some(g), Some((lo, hi))) = (r.gpus, r.gpus_range) {
         out.push(format!("  GPUs              {g} (range {lo}–{hi})"));
+    }
+    if let Some(from) = &r.gpu_type_from {
+        out.push(format!("  GPU type from     {from}"));
     }
     if let Some(b) = &r.binding {
         out.push(format!("  binding           {b}"));

@@ -49,6 +49,7 @@ pub fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
     println!("{}", crate::report::table::render(r));
     if let Some(rec) = &r.recommendation {
         println!("{}", super::recommend::render(rec, false));
+        println!("{}", crate::report::capacity::bars(rec));
     }
     for note in crate::report::table::notes(r) {
         println!("{note}");

@@ -31,6 +31,11 @@ fn mem_total(meminfo: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The GPUs NVML lists on this machine, or why it cannot say.
+pub fn local_gpus() -> Result<Vec<GpuInfo>, String> {
+    gpus().map(|(g, _)| g)
+}
+
 fn gpus() -> Result<(Vec<GpuInfo>, String), String> {
     use nvml_wrapper::Nvml;
     let nvml = Nvml::init().map_err(|e| format!("NVML is not available ({e})"))?;

@@ -15,8 +15,10 @@ pub struct Ask {
     pub target: f64,
     pub objectives: Vec<Objective>,
     pub gpus_per_replica: u32,
-    /// `--gpu-type`, never guessed.
+    /// `--gpu-type`, or NVML's name when the server runs on this machine; never guessed.
     pub gpu_type: Option<String>,
+    /// Where `gpu_type` came from, or why there is none.
+    pub gpu_type_from: Option<String>,
     pub cost_per_gpu_hour: Option<f64>,
 }
 
@@ -61,6 +63,10 @@ pub struct Recommendation {
     /// measured (C*): the range the bracket leaves open.
     pub gpus_range: Option<(u32, u32)>,
     pub gpu_type: Option<String>,
+    /// Where `gpu_type` came from (`--gpu-type`, NVML on the server's machine), or why the
+    /// answer names no GPU model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_type_from: Option<String>,
     /// What failed first above C* (or at concurrency 1 when nothing passed), and by how much.
     pub binding: Option<String>,
     pub output_tokens_per_s_per_gpu: Option<f64>,
@@ -198,6 +204,7 @@ pub fn recommend(ask: &Ask, outcome: Outcome, probes: &[(u32, LevelSummary)]) ->
         gpus,
         gpus_range,
         gpu_type: ask.gpu_type.clone(),
+        gpu_type_from: ask.gpu_type_from.clone(),
         binding,
         output_tokens_per_s_per_gpu: per_gpu,
         cost,
@@ -235,6 +242,7 @@ mod tests {
             }],
             gpus_per_replica: 1,
             gpu_type: Some("H100".into()),
+            gpu_type_from: Some("--gpu-type".into()),
             cost_per_gpu_hour: Some(2.0),
         }
     }

@@ -8,6 +8,7 @@
 //! for, each probe a one-level run.
 
 pub mod answer;
+pub mod gpu_type;
 pub mod probe;
 
 pub use crate::plugin::Outcome;

@@ -11,8 +11,8 @@ use crate::metrics::histogram::LevelHistograms;
 use crate::metrics::{Distribution, LevelSummary};
 use crate::result::RunResult;
 
-const SIZE: (u32, u32) = (760, 380);
-const FONT: &str = "sans-serif";
+pub(super) const SIZE: (u32, u32) = (760, 380);
+pub(super) const FONT: &str = "sans-serif";
 
 /// Line colours, told apart in colour and in grey.
 const COLOURS: [RGBColor; 8] = [
@@ -55,14 +55,14 @@ pub struct Curve {
     pub points: Vec<(f64, f64)>,
 }
 
-fn err(title: &str, e: impl std::fmt::Display) -> ChartError {
+pub(super) fn err(title: &str, e: impl std::fmt::Display) -> ChartError {
     ChartError {
         title: title.to_string(),
         reason: e.to_string(),
     }
 }
 
-fn colour(i: usize) -> RGBColor {
+pub(super) fn colour(i: usize) -> RGBColor {
     COLOURS[i % COLOURS.len()]
 }
 

@@ -264,13 +264,22 @@ pub fn run_document(
     note: Option<&str>,
     run: &RunResult,
 ) -> Result<Document, ChartError> {
-    let mut sections = vec![
-        Section::Facts(run_facts(id, status, note, run)),
+    let mut sections = vec![Section::Facts(run_facts(id, status, note, run))];
+    if let Some(rec) = &run.recommendation {
+        sections.push(Section::Heading("Recommendation".into()));
+        sections.push(Section::Paragraph(rec.sentence.clone()));
+        sections.push(Section::Facts(super::capacity::facts(rec)));
+        sections.push(Section::Table(super::capacity::table(rec)));
+        if let Some(chart) = super::capacity::chart(rec)? {
+            sections.push(Section::Chart(chart));
+        }
+    }
+    sections.extend([
         Section::Heading("Throughput".into()),
         Section::Table(throughput_table(run)),
         Section::Heading("Latency (ms)".into()),
         Section::Table(latency_table(run)),
-    ];
+    ]);
     if let Some(t) = slo_table(run) {
         sections.push(Section::Heading("Service-level objectives".into()));
         sections.push(Section::Table(t));

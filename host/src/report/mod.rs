@@ -1,5 +1,6 @@
 //! Views of results: the terminal table, live progress, and (with the store)
 //! exported reports.
+pub mod capacity;
 pub mod charts;
 pub mod document;
 pub mod html;
