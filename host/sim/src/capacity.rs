@@ -83,6 +83,18 @@ impl std::str::FromStr for Slo {
     }
 }
 
+impl Slo {
+    /// Every threshold multiplied by `k`: the objectives of a server whose times are scaled by
+    /// `k` ([`BatchParams::scaled`]).
+    pub fn scaled(self, k: f64) -> Slo {
+        Slo {
+            ttft: self.ttft.map(|d| d.mul_f64(k)),
+            tpot: self.tpot.map(|d| d.mul_f64(k)),
+            e2el: self.e2el.map(|d| d.mul_f64(k)),
+        }
+    }
+}
+
 /// The model's steady state at one concurrency.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Prediction {
@@ -266,6 +278,33 @@ mod tests {
         input_len: 200,
         output_len: 12,
     };
+
+    /// Scaling the server's times and the SLO alike keeps C* for every profile, workload and SLO
+    /// the proof bench uses, at time scales from 0.1 to 2.
+    #[test]
+    fn scaling_times_and_slo_alike_keeps_c_star() {
+        for profile in crate::PROFILES {
+            for (input_len, output_len) in [(512, 128), (2048, 256)] {
+                for slo in ["ttft:500ms,tpot:50ms", "ttft:2s,tpot:100ms", "e2el:10s"] {
+                    let slo: Slo = slo.parse().unwrap();
+                    let w = Workload {
+                        input_len,
+                        output_len,
+                    };
+                    let base = capacity(&profile.params, w, &slo, 0.95).max_concurrency;
+                    for k in [0.1, 0.25, 0.5, 2.0] {
+                        let scaled = capacity(&profile.params.scaled(k), w, &slo.scaled(k), 0.95)
+                            .max_concurrency;
+                        assert_eq!(
+                            scaled, base,
+                            "{} {input_len}/{output_len} {slo:?} at k={k}",
+                            profile.name
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn one_client_is_one_prefill_then_bare_steps() {

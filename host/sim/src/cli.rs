@@ -154,11 +154,11 @@ pub fn print_capacity(args: &SimArgs, out: &mut dyn Write) -> Result<(), SimErro
     let q = args.attainment / 100.0;
     let cap = capacity(&params, workload, &slo, q);
     let pct = format!("p{}", args.attainment);
-    let name = args
-        .config
-        .profile
-        .as_deref()
-        .unwrap_or("explicit parameters");
+    let name = match (args.config.profile.as_deref(), args.config.time_scale) {
+        (Some(p), Some(k)) => format!("{p} at time scale {k} (SLO thresholds are served time)"),
+        (Some(p), None) => p.to_owned(),
+        (None, _) => "explicit parameters".to_owned(),
+    };
     let ms = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64() * 1e3);
     let mut text = String::new();
     text.push_str(&format!(

@@ -39,6 +39,11 @@ pub struct SimConfig {
     /// KV-cache budget in tokens (input + output of every admitted sequence).
     #[arg(long, help_heading = "Batching model", conflicts_with_all = ["ttft", "itl"])]
     pub kv_tokens: Option<u64>,
+    /// Multiply every serving time by K (fixed delays, prefill and step costs): 0.1 serves a
+    /// profile ten times faster. Scaling every time and the SLO thresholds alike leaves each
+    /// request's attainment, and so C*, unchanged (see `BatchParams::scaled`).
+    #[arg(long, value_name = "K", help_heading = "Timing scale")]
+    pub time_scale: Option<f64>,
 
     /// Model name reported by /v1/models, /api/tags, /info (requests may name any model).
     #[arg(
@@ -143,10 +148,16 @@ impl SimConfig {
             self.step_per_seq_us.is_some(),
             self.kv_tokens.is_some(),
         ];
+        let k = self.time_scale.unwrap_or(1.0);
+        if !(k.is_finite() && (0.01..=100.0).contains(&k)) {
+            return Err(SimError::Config(format!(
+                "--time-scale must be between 0.01 and 100, got {k}"
+            )));
+        }
         let timing = if self.profile.is_none() && !explicit.iter().any(|&b| b) {
             Timing::Fixed {
-                ttft: self.ttft.unwrap_or(Duration::from_millis(50)),
-                itl: self.itl.unwrap_or(Duration::from_millis(10)),
+                ttft: self.ttft.unwrap_or(Duration::from_millis(50)).mul_f64(k),
+                itl: self.itl.unwrap_or(Duration::from_millis(10)).mul_f64(k),
             }
         } else {
             if self.ttft.is_some() || self.itl.is_some() {
@@ -186,7 +197,7 @@ impl SimConfig {
                     .ok_or_else(|| missing("--kv-tokens"))?,
             };
             params.validate()?;
-            Timing::Batching(params)
+            Timing::Batching(params.scaled(k))
         };
         if !(0.0..=1.0).contains(&self.fault_rate) {
             return Err(SimError::Config(format!(
@@ -254,6 +265,25 @@ mod tests {
             }
         );
         assert_eq!(c.faults.len(), 5);
+    }
+
+    #[test]
+    fn time_scale_multiplies_every_serving_time() {
+        let fixed = parse(&["--ttft", "100ms", "--itl", "10ms", "--time-scale", "0.5"]).unwrap();
+        assert_eq!(
+            fixed.timing().unwrap(),
+            Timing::Fixed {
+                ttft: Duration::from_millis(50),
+                itl: Duration::from_millis(5)
+            }
+        );
+        let l4 = parse(&["--profile", "l4-llama3-8b", "--time-scale", "0.1"]).unwrap();
+        let base = crate::profile("l4-llama3-8b").unwrap().params;
+        assert_eq!(l4.timing().unwrap(), Timing::Batching(base.scaled(0.1)));
+        for bad in ["0", "-1", "1000", "NaN"] {
+            let c = parse(&[&format!("--time-scale={bad}")]).unwrap();
+            assert!(c.timing().is_err(), "{bad}");
+        }
     }
 
     #[test]

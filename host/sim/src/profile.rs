@@ -41,6 +41,21 @@ impl BatchParams {
             + self.prefill_us_per_token * prefill_tokens
     }
 
+    /// The same server with every time multiplied by `k`. The model is a deterministic schedule
+    /// of steps whose lengths are linear in these costs, so every request's TTFT, TPOT and E2EL
+    /// are multiplied by `k` too, queueing and batching unchanged: attainment against an SLO
+    /// whose thresholds are multiplied by `k` is the same at every concurrency, and so is C*
+    /// (checked for every profile in `capacity`'s tests). What does not scale is the client: its
+    /// own delays weigh `1/k` times more against a faster server.
+    pub fn scaled(self, k: f64) -> BatchParams {
+        BatchParams {
+            prefill_us_per_token: self.prefill_us_per_token * k,
+            step_base_us: self.step_base_us * k,
+            step_per_seq_us: self.step_per_seq_us * k,
+            ..self
+        }
+    }
+
     /// Refuses parameters that describe no server (zero batch, negative or non-finite costs).
     pub fn validate(&self) -> Result<(), SimError> {
         if self.max_batch == 0 {

@@ -44,7 +44,7 @@ pub enum Command {
     /// Run the built-in simulator and a short load test against it.
     Demo(demo::DemoArgs),
     /// Serve the built-in LLM server simulator.
-    Sim(llm_loadtest_sim::SimArgs),
+    Sim(Box<llm_loadtest_sim::SimArgs>),
     /// Work with plugins: list, check, replay a recorded response, start a new adapter.
     Plugin(plugin::PluginArgs),
     /// Saved runs, newest first.
@@ -76,7 +76,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Recommend(args) => recommend::run(*args),
         Command::Info(args) => info::run(args),
         Command::Demo(args) => demo::run(args),
-        Command::Sim(args) => run_sim(args),
+        Command::Sim(args) => run_sim(*args),
         Command::Plugin(args) => plugin::run(args),
         Command::History(args) => history::run(args),
         Command::Show(args) => show::run(args),
