@@ -61,6 +61,17 @@ fn ollama_context(show: &Value) -> Option<u64> {
         .and_then(|(_, v)| v.as_u64())
 }
 
+/// The models Triton's repository index lists as loaded (`READY`, or with no state given).
+fn triton_models(index: &Value) -> Vec<&str> {
+    index
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["state"].as_str().is_none_or(|s| s == "READY"))
+        .filter_map(|m| m["name"].as_str())
+        .collect()
+}
+
 /// Reads every endpoint that may answer; none is required.
 pub async fn gather(client: &HyperClient, target: &Target) -> ServerInfo {
     let mut info = ServerInfo {
@@ -109,6 +120,28 @@ pub async fn gather(client: &HyperClient, target: &Target) -> ServerInfo {
             add(&mut info.models, id, ctx, "/props");
         }
     }
+    if let Some(v) = get("/get_model_info").await {
+        info.answered.push("/get_model_info".into());
+        // SGLang: the weights' path (its context length is in /v1/models' max_model_len).
+        if let Some(id) = v["model_path"].as_str() {
+            add(&mut info.models, id, None, "/get_model_info");
+        }
+    }
+    let index = crate::engine::client::post_json(
+        client,
+        target,
+        "/v2/repository/index",
+        &json!({}),
+        TIMEOUT,
+    )
+    .await;
+    if let Ok(v) = index {
+        info.answered.push("/v2/repository/index".into());
+        // Triton: a model's config states no context length in a form common to its backends.
+        for name in triton_models(&v) {
+            add(&mut info.models, name, None, "/v2/repository/index");
+        }
+    }
     if let Some(v) = get("/api/tags").await {
         info.answered.push("/api/tags".into());
         for m in v["models"].as_array().into_iter().flatten() {
@@ -152,5 +185,12 @@ mod tests {
                                           "llama.context_length": 131072}});
         assert_eq!(ollama_context(&show), Some(131_072));
         assert_eq!(ollama_context(&json!({})), None);
+        let index = json!([
+            {"name": "llama", "version": "1", "state": "READY"},
+            {"name": "old", "version": "1", "state": "UNAVAILABLE"},
+            {"name": "ensemble"}
+        ]);
+        assert_eq!(triton_models(&index), ["llama", "ensemble"]);
+        assert!(triton_models(&json!({"error": "x"})).is_empty());
     }
 }

@@ -104,7 +104,8 @@ fn all_failed(concurrency: u32, s: &LevelSummary) -> String {
 
 /// What the policy is told of one probe.
 fn probe_summary(concurrency: u32, s: &LevelSummary) -> ProbeSummary {
-    let ms = |d: &Distribution, q: f64| (d.count > 0).then_some(q);
+    // A distribution that measured nothing reads as absent, never as 0 ms.
+    let ms = |d: &Distribution, v: f64| (d.count > 0).then_some(v);
     ProbeSummary {
         concurrency,
         requests: s.requests,
@@ -162,6 +163,8 @@ pub async fn find(
     // (concurrency, requests per second) of every probe, sorted, for the ramp.
     let mut measured: Vec<(u32, f64)> = Vec::new();
     loop {
+        // The policy runs between probes, when nothing is being timed: its call (bounded by the
+        // plugin deadline) may block this task without distorting a measurement.
         let (concurrency, requests) = match policy.next(goal, &probes) {
             Ok(PolicyStep::Done(outcome)) => {
                 searched.outcome = Some(outcome);

@@ -2,9 +2,10 @@
 //! target, C* and the bracket marked, as a table, a terminal bar chart and an SVG chart.
 //!
 //! Probes of the same concurrency are pooled (requests and good requests summed), as the
-//! default policy judges them; the attainment shown is that point estimate, while the policy's
-//! pass or fail may also weigh its confidence, so the verdict column says which concurrency the
-//! policy concluded on rather than re-deciding it here.
+//! default policy judges them; the attainment shown is that point estimate. The policy's pass or
+//! fail may also weigh its confidence, so the column marks the two concurrencies the policy
+//! concluded on (C* and the first failing one) as it said, and every other row by its point
+//! estimate against the target.
 use plotters::prelude::*;
 
 use super::charts::{self, Chart, ChartError};
@@ -53,13 +54,14 @@ pub fn points(rec: &Recommendation) -> Vec<Point> {
     out
 }
 
-/// What the policy concluded about concurrency `c`.
-fn verdict(rec: &Recommendation, c: u32) -> &'static str {
+/// What the policy concluded about `p`'s concurrency, or how its point estimate compares.
+fn verdict(rec: &Recommendation, p: &Point) -> &'static str {
+    let c = p.concurrency;
     if rec.replicas.is_some() && c == rec.per_replica {
         if rec.at_least { "C* (at least)" } else { "C*" }
     } else if rec.first_failing == Some(c) {
         "first failing"
-    } else if rec.replicas.is_some() && c < rec.per_replica {
+    } else if p.attainment_pct() >= rec.goodput_target_pct {
         "meets"
     } else {
         "misses"
@@ -89,7 +91,7 @@ pub fn table(rec: &Recommendation) -> TextTable {
                     p.requests.to_string(),
                     p.good.to_string(),
                     format!("{:.1}", p.attainment_pct()),
-                    verdict(rec, p.concurrency).to_string(),
+                    verdict(rec, p).to_string(),
                 ]
             })
             .collect(),
@@ -183,7 +185,7 @@ pub fn bars(rec: &Recommendation) -> String {
             "  c={:<6} {bar} {:>5.1} %  {}",
             p.concurrency,
             p.attainment_pct(),
-            verdict(rec, p.concurrency)
+            verdict(rec, &p)
         ));
     }
     out.join("\n")
