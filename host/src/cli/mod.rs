@@ -7,6 +7,7 @@ pub mod compare;
 pub mod delete;
 pub mod demo;
 pub mod export;
+pub mod gpu;
 pub mod history;
 pub mod import;
 pub mod info;
@@ -41,6 +42,8 @@ pub enum Command {
     Recommend(Box<recommend::RecommendArgs>),
     /// What a server is and serves (version, models, context lengths), and this machine.
     Info(info::InfoArgs),
+    /// This machine's NVIDIA GPUs (NVML): memory, utilisation, power, clocks, energy, processes.
+    Gpu(gpu::GpuArgs),
     /// Run the built-in simulator and a short load test against it.
     Demo(demo::DemoArgs),
     /// Serve the built-in LLM server simulator.
@@ -75,6 +78,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(*args),
         Command::Recommend(args) => recommend::run(*args),
         Command::Info(args) => info::run(args),
+        Command::Gpu(args) => gpu::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => run_sim(*args),
         Command::Plugin(args) => plugin::run(args),

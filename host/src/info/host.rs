@@ -37,27 +37,22 @@ pub fn local_gpus() -> Result<Vec<GpuInfo>, String> {
 }
 
 fn gpus() -> Result<(Vec<GpuInfo>, String), String> {
-    use nvml_wrapper::Nvml;
-    let nvml = Nvml::init().map_err(|e| format!("NVML is not available ({e})"))?;
-    let driver = nvml
-        .sys_driver_version()
-        .map_err(|e| format!("NVML: driver version: {e}"))?;
-    let count = nvml
-        .device_count()
-        .map_err(|e| format!("NVML: device count: {e}"))?;
-    let mut out = Vec::new();
-    for index in 0..count {
-        let d = nvml
-            .device_by_index(index)
-            .map_err(|e| format!("NVML: device {index}: {e}"))?;
-        out.push(GpuInfo {
-            index,
-            name: d.name().unwrap_or_else(|e| format!("unknown ({e})")),
-            memory_bytes: d.memory_info().map(|m| m.total).unwrap_or(0),
-            uuid: d.uuid().unwrap_or_default(),
-        });
+    let nvml = crate::gpu::open().map_err(|e| e.to_string())?;
+    let report = crate::gpu::read(&nvml);
+    if let Some(why) = report.unavailable.get("gpus") {
+        return Err(format!("NVML: device count: {why}"));
     }
-    Ok((out, driver))
+    let gpus = report
+        .gpus
+        .into_iter()
+        .map(|g| GpuInfo {
+            index: g.index,
+            name: g.name.unwrap_or_else(|| "unknown".to_owned()),
+            memory_bytes: g.memory_total_bytes.unwrap_or(0),
+            uuid: g.uuid.unwrap_or_default(),
+        })
+        .collect();
+    Ok((gpus, report.driver_version.unwrap_or_default()))
 }
 
 pub fn gather() -> HostInfo {
