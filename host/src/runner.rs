@@ -54,6 +54,8 @@ pub struct RunSpec {
     pub probe_server_version: bool,
     /// Closed-loop clients start spread over this time.
     pub ramp: Duration,
+    /// Sample the local GPUs (NVML) at this interval while the levels run; `None`: never.
+    pub gpu_interval: Option<Duration>,
 }
 
 impl RunSpec {
@@ -98,6 +100,7 @@ impl RunSpec {
             allow_unsupported: false,
             probe_server_version: true,
             ramp: Duration::ZERO,
+            gpu_interval: None,
         }
     }
 
@@ -189,6 +192,30 @@ pub enum RunError {
     /// A flag asks for something the adapter cannot send.
     #[error("{0}")]
     Unsupported(String),
+}
+
+/// Starts sampling the local GPUs, with their names, when NVML loads; a machine without it runs
+/// unsampled (said once in the log, never an error).
+fn start_gpu_sampler(interval: Duration) -> Option<(crate::gpu::Sampler, Vec<String>, Duration)> {
+    let nvml = match crate::gpu::open() {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::info!("GPUs not sampled: {e}");
+            return None;
+        }
+    };
+    let names = crate::gpu::read(&nvml)
+        .gpus
+        .into_iter()
+        .map(|g| g.name.unwrap_or_else(|| "unknown".to_owned()))
+        .collect();
+    match crate::gpu::Sampler::start(nvml, interval) {
+        Ok(s) => Some((s, names, interval)),
+        Err(e) => {
+            tracing::warn!("GPUs not sampled: the sampling thread did not start: {e}");
+            None
+        }
+    }
 }
 
 /// Prompts needed when a level is bounded by time: the dataset cycles.
@@ -356,17 +383,39 @@ pub async fn execute_with_sink(
         served_model: std::sync::OnceLock::new(),
         ramp: spec.ramp,
     });
+    let sampler = spec.gpu_interval.and_then(start_gpu_sampler);
     let runs = engine::run_levels(ctx.clone(), &spec.levels, events, cancel.clone()).await;
     let ctx_served_model = ctx.served_model.get().cloned();
+    let gpu = sampler.map(|(sampler, names, interval)| {
+        let t0 = sampler.t0();
+        let samples = sampler.stop();
+        let level_offsets_s = runs
+            .iter()
+            .map(|(_, run)| run.started.saturating_duration_since(t0).as_secs_f64())
+            .collect();
+        crate::result::GpuTelemetry {
+            source: "nvml".to_owned(),
+            interval_s: interval.as_secs_f64(),
+            names,
+            samples,
+            level_offsets_s,
+        }
+    });
 
     let mut levels = Vec::new();
     let mut all_records = Vec::new();
-    for (plan, run) in runs {
+    for (i, (plan, run)) in runs.into_iter().enumerate() {
         let LevelRun {
             records,
             interrupted,
             wall_s,
+            started: _,
         } = run;
+        let level_gpu = gpu.as_ref().map(|g| {
+            let from = g.level_offsets_s[i];
+            let tokens = records.iter().map(|r| u64::from(r.output_tokens)).sum();
+            crate::gpu::level(&g.samples, from, from + wall_s, tokens)
+        });
         let records = settle_tokens(records, tokenizer.clone()).await;
         let judged = match &slo {
             Some((policy, objectives, wit)) => Some(judge(policy, objectives, wit, &records)?),
@@ -387,6 +436,7 @@ pub async fn execute_with_sink(
             summary,
             histograms: hist.serialize(),
             requests: spec.save_requests.then(|| records.clone()),
+            gpu: level_gpu,
         });
         all_records.push(records);
     }
@@ -411,6 +461,7 @@ pub async fn execute_with_sink(
         slo_policy: slo.as_ref().map(|(p, _, _)| plugin_ref(p.identity())),
         levels,
         recommendation: None,
+        gpu,
     };
     Ok(RunOutput {
         result,

@@ -179,3 +179,122 @@ fn no_gpu_no_driver_and_no_library_each_say_so() {
     let out = gpu(&["--watch", "0s"], &[]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `run` against the simulator with GPUs sampled from the fake NVML: returns the saved result.
+async fn sampled_run(env: &[(&str, &str)], extra: &[&str]) -> (Value, String) {
+    let server = crate::support::sim(crate::support::fixed(20, 5)).await;
+    let url = format!("http://{}", server.local_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("r.json");
+    let mut args = vec![
+        "run",
+        "--server",
+        &url,
+        "--adapter",
+        "vllm",
+        "--model",
+        "m",
+        "--concurrency",
+        "1,2",
+        "--num-prompts",
+        "6",
+        "--input-len",
+        "8",
+        "--output-len",
+        "16",
+        "--ignore-eos",
+        "--tokenizer",
+        "cl100k_base",
+        "--no-progress",
+        "--no-save",
+    ];
+    args.extend_from_slice(extra);
+    let mut c = cmd(&args);
+    c.arg("--output").arg(&out_file);
+    c.env("LLM_LOADTEST_NVML_LIB", fake_nvml());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || c.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.shutdown().await.unwrap();
+    let result = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    (result, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_samples_the_gpus_and_reports_joules_per_output_token() {
+    let (r, stdout) = sampled_run(&[], &["--gpu-interval", "10ms"]).await;
+    let telemetry = &r["gpu"];
+    assert_eq!(telemetry["names"], serde_json::json!(["Fake H100 80GB"]));
+    assert!(telemetry["samples"].as_array().unwrap().len() >= 2);
+    for level in r["levels"].as_array().unwrap() {
+        let g = &level["gpu"];
+        let gpu0 = &g["gpus"][0];
+        // No energy counter in the fake: 250 W integrated over the level's window, exactly.
+        assert_eq!(gpu0["energy_from"], "integrated power");
+        let window = g["window_s"].as_f64().unwrap();
+        let energy = g["energy_j"].as_f64().unwrap();
+        assert!(
+            (energy - 250.0 * window).abs() < 1e-9 * energy.max(1.0),
+            "{energy} vs {window}"
+        );
+        assert_eq!(
+            gpu0["mean_power_w"]
+                .as_f64()
+                .map(|p| (p * 1e6).round() / 1e6),
+            Some(250.0)
+        );
+        // Every token of the level's requests, warm-up included: 6 × 16.
+        assert_eq!(g["output_tokens"], 96);
+        let per_token = g["joules_per_output_token"].as_f64().unwrap();
+        assert!((per_token * 96.0 - energy).abs() < 1e-9 * energy.max(1.0));
+        assert_eq!(gpu0["max_sm_utilization_pct"], 75);
+        assert_eq!(gpu0["peak_memory_used_bytes"], 10u64 << 30);
+    }
+    assert!(
+        stdout.contains("c=2: 1 GPU, 75 % SM, 250 W, peak 10.0 GiB")
+            && stdout.contains("J per output token (integrated power)"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gpu_lost_mid_run_costs_the_energy_not_the_run_and_no_gpu_samples_nothing() {
+    let (r, stdout) = sampled_run(
+        &[("FAKE_NVML_LOST_AFTER", "3")],
+        &["--gpu-interval", "10ms"],
+    )
+    .await;
+    assert_eq!(
+        r["levels"].as_array().unwrap().len(),
+        2,
+        "the run completed"
+    );
+    let last = &r["levels"][1]["gpu"];
+    assert!(last["energy_j"].is_null(), "{last}");
+    assert!(
+        last["gpus"][0]["energy_from"]
+            .as_str()
+            .unwrap()
+            .starts_with("no energy")
+    );
+    assert!(
+        stdout.contains("c=2: 1 GPU") && stdout.contains("no energy"),
+        "{stdout}"
+    );
+
+    let (r, _) = sampled_run(&[], &["--no-gpu"]).await;
+    assert!(
+        r.get("gpu").is_none() && r["levels"][0].get("gpu").is_none(),
+        "{r}"
+    );
+}

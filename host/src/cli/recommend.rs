@@ -222,6 +222,9 @@ async fn search_and_answer(
                 || searched.policy_error.is_some()
                 || searched.dead_server.is_some();
             result.recommendation.clone_from(&rec);
+            // Each probe sampled the GPUs on its own clock: the per-level figures stay, the
+            // raw samples of the first probe alone would not match the merged levels.
+            result.gpu = None;
             (result, records)
         })
     };

@@ -144,6 +144,15 @@ pub struct RunArgs {
     #[arg(long, requires = "slo")]
     pub fail_under_attainment: Option<f64>,
 
+    /// Sample this machine's GPUs (NVML) at this interval while the levels run, for each
+    /// level's utilisation, memory, power and energy per output token [default: 500ms when
+    /// --server is a loopback address, so the server runs here; otherwise off unless given].
+    #[arg(long, conflicts_with = "no_gpu")]
+    pub gpu_interval: Option<String>,
+    /// Do not sample GPUs.
+    #[arg(long)]
+    pub no_gpu: bool,
+
     /// Write the result here (JSON).
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -378,11 +387,24 @@ impl RunArgs {
         if timeout.is_zero() {
             return Err(usage("--timeout must be above zero"));
         }
+        let server = self
+            .server
+            .clone()
+            .unwrap_or_else(|| "http://127.0.0.1:8000".to_string());
+        let gpu_interval = match (&self.gpu_interval, self.no_gpu) {
+            (_, true) => None,
+            (Some(s), false) => {
+                let d = dur("gpu-interval", s)?;
+                if d < Duration::from_millis(1) {
+                    return Err(usage("--gpu-interval must be at least 1ms"));
+                }
+                Some(d)
+            }
+            // A server elsewhere runs on other GPUs than this machine's.
+            (None, false) => crate::gpu::is_loopback(&server).then_some(Duration::from_millis(500)),
+        };
         Ok(RunSpec {
-            server: self
-                .server
-                .clone()
-                .unwrap_or_else(|| "http://127.0.0.1:8000".to_string()),
+            server,
             model: self.model.clone(),
             adapter: self.adapter.clone().unwrap_or_else(|| "openai".to_string()),
             endpoint: self.endpoint.unwrap_or(Endpoint::Completions),
@@ -408,6 +430,7 @@ impl RunArgs {
             allow_unsupported: self.allow_unsupported,
             probe_server_version: true,
             ramp: Duration::ZERO,
+            gpu_interval,
         })
     }
 }

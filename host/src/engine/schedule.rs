@@ -81,6 +81,8 @@ pub struct LevelRun {
     /// Cancelled before it finished; in-flight requests were dropped.
     pub interrupted: bool,
     pub wall_s: f64,
+    /// When the level started, for matching it with samples taken on other clocks' threads.
+    pub started: Instant,
 }
 
 /// Gamma-distributed arrival offsets (seconds from the level's start).
@@ -173,6 +175,7 @@ pub async fn run_level(
         records,
         interrupted: cancel.is_cancelled(),
         wall_s: level_start.elapsed().as_secs_f64(),
+        started: level_start,
     }
 }
 

@@ -1,5 +1,5 @@
 //! Local NVIDIA GPUs through NVML (nvml-wrapper): what `gpu` prints, what `info` lists, and
-//! the readings the run-time sampler will store.
+//! the samples a run stores, with each level's energy per output token.
 //!
 //! NVML is loaded at run time, never linked: a machine without a driver gets a one-line reason
 //! ([`GpuError`]) and everything else works. Every reading is optional and carries its own reason
@@ -10,8 +10,14 @@
 //! how the tests run this code against a scripted fake (`tests/fake-nvml`) on machines without a
 //! GPU.
 
+mod level;
+mod locality;
 mod nvml;
+mod sampler;
 mod state;
 
+pub use level::{GpuLevel, LevelGpu, level};
+pub use locality::is_loopback;
 pub use nvml::{GpuError, NVML_LIB_ENV, Nvml, open, read};
+pub use sampler::{Reading, Sample, Sampler};
 pub use state::{GpuProcess, GpuReport, GpuState, table};

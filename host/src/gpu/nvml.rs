@@ -87,6 +87,35 @@ pub fn read(nvml: &Nvml) -> GpuReport {
     }
 }
 
+/// The readings the sampler keeps, for every GPU: fewer calls than [`read`], no strings.
+pub(crate) fn read_levels(nvml: &Nvml) -> Vec<super::sampler::Reading> {
+    let count = nvml.device_count().unwrap_or(0);
+    (0..count)
+        .map(|index| {
+            let d = nvml.device_by_index(index).ok();
+            super::sampler::Reading {
+                index,
+                sm_utilization_pct: d
+                    .as_ref()
+                    .and_then(|d| d.utilization_rates().ok())
+                    .map(|u| u.gpu),
+                memory_used_bytes: d
+                    .as_ref()
+                    .and_then(|d| d.memory_info().ok())
+                    .map(|m| m.used),
+                power_w: d
+                    .as_ref()
+                    .and_then(|d| d.power_usage().ok())
+                    .map(|mw| f64::from(mw) / 1e3),
+                energy_j: d
+                    .as_ref()
+                    .and_then(|d| d.total_energy_consumption().ok())
+                    .map(|mj| mj as f64 / 1e3),
+            }
+        })
+        .collect()
+}
+
 fn gpu(nvml: &Nvml, index: u32) -> GpuState {
     let mut s = GpuState {
         index,

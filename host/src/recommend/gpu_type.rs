@@ -2,6 +2,7 @@
 //! server is on it too (its URL's host is a loopback address), never a guess. A server at any
 //! other address may run on any GPU, so without the flag the answer says "GPU" and why.
 
+use crate::gpu::is_loopback;
 use crate::info::host::GpuInfo;
 
 /// The GPU type the answer names, and where it came from (or why there is none).
@@ -9,22 +10,6 @@ use crate::info::host::GpuInfo;
 pub struct GpuType {
     pub name: Option<String>,
     pub from: String,
-}
-
-/// Whether `server`'s host is this machine by address: `localhost` or a loopback IP.
-pub fn is_loopback(server: &str) -> bool {
-    let Some(host) = server
-        .parse::<http::Uri>()
-        .ok()
-        .and_then(|u| u.host().map(str::to_owned))
-    else {
-        return false;
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The GPU type from the flag, or from `local` (NVML's GPUs on this machine, or why it has none)
@@ -81,26 +66,6 @@ mod tests {
             name: name.into(),
             memory_bytes: 0,
             uuid: String::new(),
-        }
-    }
-
-    #[test]
-    fn loopback_addresses() {
-        for url in [
-            "http://127.0.0.1:8000",
-            "http://localhost:1",
-            "http://[::1]:80/v1",
-            "http://127.1.2.3",
-        ] {
-            assert!(is_loopback(url), "{url}");
-        }
-        for url in [
-            "http://10.0.0.5:8000",
-            "https://api.example.com",
-            "not a url",
-            "",
-        ] {
-            assert!(!is_loopback(url), "{url}");
         }
     }
 

@@ -284,6 +284,10 @@ pub fn run_document(
         sections.push(Section::Heading("Service-level objectives".into()));
         sections.push(Section::Table(t));
     }
+    if let Some(t) = super::gpu::table(run) {
+        sections.push(Section::Heading("GPUs (sampled on this machine)".into()));
+        sections.push(Section::Table(t));
+    }
     sections.push(Section::Heading("Errors".into()));
     match error_table(run) {
         Some(t) => sections.push(Section::Table(t)),

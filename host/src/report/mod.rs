@@ -3,6 +3,7 @@
 pub mod capacity;
 pub mod charts;
 pub mod document;
+pub mod gpu;
 pub mod html;
 pub mod markdown;
 pub mod progress;

@@ -140,6 +140,11 @@ pub fn notes(result: &RunResult) -> Vec<String> {
             }
         }
     }
+    for l in &result.levels {
+        if let Some(g) = &l.gpu {
+            out.push(super::gpu::line(&l.label, g));
+        }
+    }
     if result.interrupted {
         out.push("the run was interrupted: the table covers the requests that completed".into());
     }

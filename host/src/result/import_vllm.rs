@@ -338,6 +338,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
         summary,
         histograms: hist.serialize(),
         requests: None,
+        gpu: None,
     };
     let result = RunResult {
         schema_version: SCHEMA_VERSION,
@@ -388,6 +389,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
         slo_policy: None,
         levels: vec![level],
         recommendation: None,
+        gpu: None,
     };
     Ok(Imported {
         result,

@@ -95,6 +95,9 @@ pub struct LevelResult {
     /// Per-request records, with `--save-requests`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests: Option<Vec<RequestRecord>>,
+    /// The local GPUs over this level's wall time, when they were sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<crate::gpu::LevelGpu>,
 }
 
 /// A whole run.
@@ -113,6 +116,23 @@ pub struct RunResult {
     /// What `recommend` concluded from these levels (its probes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommendation: Option<crate::recommend::Recommendation>,
+    /// The local GPUs sampled while the run went, when they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuTelemetry>,
+}
+
+/// GPU samples taken during a run (NVML on the machine running the client).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GpuTelemetry {
+    /// `nvml`.
+    pub source: String,
+    pub interval_s: f64,
+    /// Each GPU's name, by index, as NVML gave it when sampling began.
+    pub names: Vec<String>,
+    /// Sample times are seconds from when sampling began; `level_offsets_s` places each level.
+    pub samples: Vec<crate::gpu::Sample>,
+    /// Each level's start, seconds on the samples' clock.
+    pub level_offsets_s: Vec<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]

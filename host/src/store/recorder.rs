@@ -81,6 +81,7 @@ fn draft_entry(spec: &RunSpec) -> RunEntry {
             slo_policy: None,
             levels: Vec::new(),
             recommendation: None,
+            gpu: None,
         },
     }
 }

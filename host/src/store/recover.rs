@@ -57,6 +57,7 @@ pub(super) fn rebuild(mut entry: RunEntry, records: &[Vec<RequestRecord>]) -> Ru
             summary: LevelSummary::compute(recs, None),
             histograms: hist.serialize(),
             requests: None,
+            gpu: None,
         });
     }
     let saved: usize = records.iter().map(Vec::len).sum();

@@ -43,6 +43,7 @@ pub(crate) fn sample_run(
             summary: LevelSummary::compute(&recs, None),
             histograms: h.serialize(),
             requests: None,
+            gpu: None,
         });
         all.push(recs);
     }
@@ -83,6 +84,7 @@ pub(crate) fn sample_run(
         slo_policy: None,
         levels,
         recommendation: None,
+        gpu: None,
     };
     (result, all)
 }
