@@ -16,4 +16,5 @@ pub mod result;
 pub mod runner;
 pub mod server_version;
 pub mod store;
+pub mod telemetry;
 pub mod tokenize;

@@ -56,6 +56,8 @@ pub struct RunSpec {
     pub ramp: Duration,
     /// Sample the local GPUs (NVML) at this interval while the levels run; `None`: never.
     pub gpu_interval: Option<Duration>,
+    /// Scrape the server's Prometheus metrics at this URL and interval while the levels run.
+    pub server_metrics: Option<(String, Duration)>,
 }
 
 impl RunSpec {
@@ -101,6 +103,7 @@ impl RunSpec {
             probe_server_version: true,
             ramp: Duration::ZERO,
             gpu_interval: None,
+            server_metrics: None,
         }
     }
 
@@ -216,6 +219,35 @@ fn start_gpu_sampler(interval: Duration) -> Option<(crate::gpu::Sampler, Vec<Str
             None
         }
     }
+}
+
+/// Starts scraping the server's metrics at `url` (its own address, headers and key: a server
+/// behind one authentication serves both).
+fn start_scraper(
+    url: &str,
+    spec: &RunSpec,
+    interval: Duration,
+) -> Result<(crate::telemetry::server::Scraper, String, Duration), RunError> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| RunError::Unsupported(format!("--server-metrics {url}: {e}")))?;
+    let base = format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map_or("", |a| a.as_str())
+    );
+    let target = Target::new(&base, &spec.headers, spec.api_key.as_deref())?;
+    let path = uri
+        .path_and_query()
+        .map_or("/metrics", |p| p.as_str())
+        .to_owned();
+    let scraper =
+        crate::telemetry::server::Scraper::start(target, path, interval).map_err(|e| {
+            RunError::Unsupported(format!(
+                "--server-metrics: the scraping thread did not start: {e}"
+            ))
+        })?;
+    Ok((scraper, url.to_owned(), interval))
 }
 
 /// Prompts needed when a level is bounded by time: the dataset cycles.
@@ -383,16 +415,36 @@ pub async fn execute_with_sink(
         served_model: std::sync::OnceLock::new(),
         ramp: spec.ramp,
     });
-    let sampler = spec.gpu_interval.and_then(start_gpu_sampler);
+    let mut sampler = spec.gpu_interval.and_then(start_gpu_sampler);
+    let mut scraper = match &spec.server_metrics {
+        Some((url, interval)) => Some(start_scraper(url, spec, *interval)?),
+        None => None,
+    };
+    // A first reading before the first level starts, so every level window is spanned.
+    if let Some((s, _, _)) = &mut sampler {
+        s.ready().await;
+    }
+    if let Some((s, _, _)) = &mut scraper {
+        s.ready().await;
+    }
     let runs = engine::run_levels(ctx.clone(), &spec.levels, events, cancel.clone()).await;
     let ctx_served_model = ctx.served_model.get().cloned();
+    let starts: Vec<std::time::Instant> = runs.iter().map(|(_, run)| run.started).collect();
+    let server_metrics = scraper.map(|(scraper, url, interval)| {
+        let t0 = scraper.t0();
+        let (scrapes, server) = scraper.stop();
+        crate::result::ServerTelemetry {
+            url,
+            server: server.map(str::to_owned),
+            interval_s: interval.as_secs_f64(),
+            scrapes,
+            level_offsets_s: crate::telemetry::periodic::offsets(t0, &starts),
+        }
+    });
     let gpu = sampler.map(|(sampler, names, interval)| {
         let t0 = sampler.t0();
         let samples = sampler.stop();
-        let level_offsets_s = runs
-            .iter()
-            .map(|(_, run)| run.started.saturating_duration_since(t0).as_secs_f64())
-            .collect();
+        let level_offsets_s = crate::telemetry::periodic::offsets(t0, &starts);
         crate::result::GpuTelemetry {
             source: "nvml".to_owned(),
             interval_s: interval.as_secs_f64(),
@@ -416,6 +468,10 @@ pub async fn execute_with_sink(
             let tokens = records.iter().map(|r| u64::from(r.output_tokens)).sum();
             crate::gpu::level(&g.samples, from, from + wall_s, tokens)
         });
+        let level_server = server_metrics.as_ref().map(|m| {
+            let from = m.level_offsets_s[i];
+            crate::telemetry::server::level(&m.scrapes, from, from + wall_s)
+        });
         let records = settle_tokens(records, tokenizer.clone()).await;
         let judged = match &slo {
             Some((policy, objectives, wit)) => Some(judge(policy, objectives, wit, &records)?),
@@ -437,6 +493,7 @@ pub async fn execute_with_sink(
             histograms: hist.serialize(),
             requests: spec.save_requests.then(|| records.clone()),
             gpu: level_gpu,
+            server: level_server,
         });
         all_records.push(records);
     }
@@ -462,6 +519,7 @@ pub async fn execute_with_sink(
         levels,
         recommendation: None,
         gpu,
+        server_metrics,
     };
     Ok(RunOutput {
         result,

@@ -17,6 +17,7 @@ mod run_metric_modes;
 mod run_metrics;
 mod run_protocols;
 mod run_tokenize;
+mod server_metrics;
 mod store_html;
 mod store_kill;
 mod store_roundtrip;

@@ -152,6 +152,11 @@ pub struct RunArgs {
     /// Do not sample GPUs.
     #[arg(long)]
     pub no_gpu: bool,
+    /// Scrape the server's Prometheus metrics while the levels run (running and waiting
+    /// requests, KV-cache use, preemptions, prefix-cache hits, its own TTFT and ITL), at
+    /// --gpu-interval (500ms). Without a URL: the server's /metrics (Triton: port 8002).
+    #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "URL")]
+    pub server_metrics: Option<String>,
 
     /// Write the result here (JSON).
     #[arg(long)]
@@ -403,6 +408,15 @@ impl RunArgs {
             // A server elsewhere runs on other GPUs than this machine's.
             (None, false) => crate::gpu::is_loopback(&server).then_some(Duration::from_millis(500)),
         };
+        let telemetry_interval = gpu_interval.unwrap_or(Duration::from_millis(500));
+        let server_metrics = match self.server_metrics.as_deref() {
+            None => None,
+            Some("") => Some((
+                default_metrics_url(&server, self.adapter.as_deref().unwrap_or("openai"))?,
+                telemetry_interval,
+            )),
+            Some(url) => Some((url.to_owned(), telemetry_interval)),
+        };
         Ok(RunSpec {
             server,
             model: self.model.clone(),
@@ -431,8 +445,25 @@ impl RunArgs {
             probe_server_version: true,
             ramp: Duration::ZERO,
             gpu_interval,
+            server_metrics,
         })
     }
+}
+
+/// Where a server publishes its metrics by default: `/metrics` beside its API, except Triton's,
+/// on port 8002 of the same host.
+fn default_metrics_url(server: &str, adapter: &str) -> Result<String, UsageError> {
+    let uri: http::Uri = server
+        .parse()
+        .map_err(|e| usage(format!("--server {server}: {e}")))?;
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let host = uri.host().unwrap_or("127.0.0.1");
+    let authority = uri.authority().map_or(host, |a| a.as_str());
+    Ok(if adapter == "triton" {
+        format!("{scheme}://{host}:8002/metrics")
+    } else {
+        format!("{scheme}://{authority}/metrics")
+    })
 }
 
 /// Run `run` from parsed flags.

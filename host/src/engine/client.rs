@@ -221,6 +221,32 @@ async fn exchange_json(
     body: Option<&serde_json::Value>,
     timeout: Duration,
 ) -> Result<serde_json::Value, String> {
+    let (uri, body) = fetch(client, target, path, body, MAX_JSON_ANSWER, timeout).await?;
+    serde_json::from_slice(&body).map_err(|_| format!("{uri} did not answer JSON"))
+}
+
+/// GETs `path` under `target` and returns its text (at most `max_body` bytes), or why not.
+pub async fn get_text(
+    client: &HyperClient,
+    target: &Target,
+    path: &str,
+    max_body: usize,
+    timeout: Duration,
+) -> Result<String, String> {
+    let (uri, body) = fetch(client, target, path, None, max_body, timeout).await?;
+    String::from_utf8(body.to_vec()).map_err(|_| format!("{uri} did not answer UTF-8 text"))
+}
+
+/// GET (or POST `body` as JSON) `path` under `target`: the URL asked and the body of a 2xx
+/// answer, or what went wrong.
+async fn fetch(
+    client: &HyperClient,
+    target: &Target,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    max_body: usize,
+    timeout: Duration,
+) -> Result<(Uri, Bytes), String> {
     let uri = target.uri(path).map_err(|e| e.to_string())?;
     let req = match body {
         None => Request::get(uri.clone()).body(Full::new(Bytes::new())),
@@ -232,13 +258,13 @@ async fn exchange_json(
     for (k, v) in &target.headers {
         req.headers_mut().insert(k.clone(), v.clone());
     }
-    let (status, body) = exchange(client, req, MAX_JSON_ANSWER, timeout)
+    let (status, body) = exchange(client, req, max_body, timeout)
         .await
         .map_err(|reason| format!("{uri} {reason}"))?;
     if !(200..300).contains(&status) {
         return Err(format!("{uri} answered HTTP {status}"));
     }
-    serde_json::from_slice(&body).map_err(|_| format!("{uri} did not answer JSON"))
+    Ok((uri, body))
 }
 
 /// Sends `req` and reads its whole answer, at most `max_body` bytes, within `timeout`: the

@@ -1,5 +1,5 @@
-//! The GPUs sampled during a run, per level: a line under the terminal table and a table in the
-//! reports.
+//! The GPUs sampled and the server metrics scraped during a run, per level: a line under the
+//! terminal table and a table in the reports.
 
 use super::document::{TextTable, num};
 use crate::gpu::LevelGpu;
@@ -53,6 +53,50 @@ pub fn line(label: &str, g: &LevelGpu) -> String {
         ),
     }
     format!("{label}: {}", parts.join(", "))
+}
+
+/// One level's server metrics in a sentence.
+pub fn server_line(
+    label: &str,
+    server: Option<&str>,
+    s: &crate::telemetry::server::ServerLevel,
+) -> String {
+    let mut parts = Vec::new();
+    if let (Some(max), Some(mean)) = (s.max_running, s.mean_running) {
+        parts.push(format!("running {mean:.1} mean / {max:.0} max"));
+    }
+    if let (Some(max), Some(mean)) = (s.max_waiting, s.mean_waiting) {
+        parts.push(format!("waiting {mean:.1} / {max:.0}"));
+    }
+    if let Some(kv) = s.peak_kv_usage_pct {
+        parts.push(format!("KV cache peak {kv:.0} %"));
+    }
+    if let Some(p) = s.preemptions {
+        parts.push(format!("{p:.0} preemptions"));
+    }
+    if let Some(h) = s.prefix_cache_hit_pct {
+        parts.push(format!("prefix-cache hits {h:.0} %"));
+    }
+    if let Some(t) = s.server_mean_ttft_ms {
+        parts.push(format!("server mean TTFT {} ms", num(t)));
+    }
+    if let Some(t) = s.server_mean_itl_ms {
+        parts.push(format!("ITL {} ms", num(t)));
+    }
+    if s.failed_scrapes > 0 {
+        parts.push(format!(
+            "{} of {} scrapes failed",
+            s.failed_scrapes, s.scrapes
+        ));
+    }
+    if parts.is_empty() {
+        parts.push(format!("no metric read in {} scrapes", s.scrapes));
+    }
+    format!(
+        "{label} ({}): {}",
+        server.unwrap_or("server"),
+        parts.join(", ")
+    )
 }
 
 /// Per level: the GPUs' utilisation, memory, power and energy per output token.

@@ -144,6 +144,31 @@ pub fn notes(result: &RunResult) -> Vec<String> {
         if let Some(g) = &l.gpu {
             out.push(super::gpu::line(&l.label, g));
         }
+        if let Some(s) = &l.server {
+            out.push(super::gpu::server_line(
+                &l.label,
+                result
+                    .server_metrics
+                    .as_ref()
+                    .and_then(|m| m.server.as_deref()),
+                s,
+            ));
+        }
+    }
+    if let Some(m) = &result.server_metrics {
+        let failed: Vec<&str> = m
+            .scrapes
+            .iter()
+            .filter_map(|s| s.error.as_deref())
+            .collect();
+        if let Some(first) = failed.first() {
+            out.push(format!(
+                "server metrics: {} of {} scrapes of {} failed (first: {first})",
+                failed.len(),
+                m.scrapes.len(),
+                m.url
+            ));
+        }
     }
     if result.interrupted {
         out.push("the run was interrupted: the table covers the requests that completed".into());

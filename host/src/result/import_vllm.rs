@@ -339,6 +339,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
         histograms: hist.serialize(),
         requests: None,
         gpu: None,
+        server: None,
     };
     let result = RunResult {
         schema_version: SCHEMA_VERSION,
@@ -390,6 +391,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
         levels: vec![level],
         recommendation: None,
         gpu: None,
+        server_metrics: None,
     };
     Ok(Imported {
         result,

@@ -98,6 +98,9 @@ pub struct LevelResult {
     /// The local GPUs over this level's wall time, when they were sampled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<crate::gpu::LevelGpu>,
+    /// The server's own metrics over this level's wall time, when they were scraped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<crate::telemetry::server::ServerLevel>,
 }
 
 /// A whole run.
@@ -119,6 +122,22 @@ pub struct RunResult {
     /// The local GPUs sampled while the run went, when they were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<GpuTelemetry>,
+    /// The server's metrics scraped while the run went, when they were (`--server-metrics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_metrics: Option<ServerTelemetry>,
+}
+
+/// The server's Prometheus metrics scraped during a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ServerTelemetry {
+    pub url: String,
+    /// The server software its metrics name (`vLLM`, `SGLang`, `llama.cpp`, `TGI`, `Triton`).
+    pub server: Option<String>,
+    pub interval_s: f64,
+    /// Every scrape, failed ones with their reason; times are seconds from the first.
+    pub scrapes: Vec<crate::telemetry::server::Scrape>,
+    /// Each level's start, seconds on the scrapes' clock.
+    pub level_offsets_s: Vec<f64>,
 }
 
 /// GPU samples taken during a run (NVML on the machine running the client).

@@ -82,6 +82,7 @@ fn draft_entry(spec: &RunSpec) -> RunEntry {
             levels: Vec::new(),
             recommendation: None,
             gpu: None,
+            server_metrics: None,
         },
     }
 }

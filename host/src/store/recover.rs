@@ -58,6 +58,7 @@ pub(super) fn rebuild(mut entry: RunEntry, records: &[Vec<RequestRecord>]) -> Ru
             histograms: hist.serialize(),
             requests: None,
             gpu: None,
+            server: None,
         });
     }
     let saved: usize = records.iter().map(Vec::len).sum();

@@ -44,6 +44,7 @@ pub(crate) fn sample_run(
             histograms: h.serialize(),
             requests: None,
             gpu: None,
+            server: None,
         });
         all.push(recs);
     }
@@ -85,6 +86,7 @@ pub(crate) fn sample_run(
         levels,
         recommendation: None,
         gpu: None,
+        server_metrics: None,
     };
     (result, all)
 }

@@ -1,0 +1,141 @@
+//! Prometheus text exposition, read with openmetrics-parser and flattened to what the readers
+//! here need: each family's value summed over its series (several engines or GPUs of one
+//! server add up), or, per label value, for exporters that list one series per GPU.
+
+use std::collections::BTreeMap;
+
+use openmetrics_parser::{MetricNumber, PrometheusValue};
+
+/// One family's value: a number, or a histogram's sum and count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    Number(f64),
+    Histogram { sum: f64, count: f64 },
+}
+
+impl Value {
+    fn add(self, other: Value) -> Value {
+        match (self, other) {
+            (Value::Number(a), Value::Number(b)) => Value::Number(a + b),
+            (Value::Histogram { sum: s1, count: c1 }, Value::Histogram { sum: s2, count: c2 }) => {
+                Value::Histogram {
+                    sum: s1 + s2,
+                    count: c1 + c2,
+                }
+            }
+            (a, _) => a,
+        }
+    }
+}
+
+/// Every family of one scrape: `(family, its series' labels, value)`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Exposition {
+    series: Vec<(String, BTreeMap<String, String>, Value)>,
+}
+
+fn number(n: &MetricNumber) -> f64 {
+    n.as_f64()
+}
+
+/// Reads Prometheus text; `Err` says why it is not.
+pub fn parse(text: &str) -> Result<Exposition, String> {
+    let parsed = openmetrics_parser::prometheus::parse_prometheus(text)
+        .map_err(|e| format!("not Prometheus text: {e:?}"))?;
+    let mut series = Vec::new();
+    for (name, family) in &parsed.families {
+        for sample in family.iter_samples() {
+            let value = match &sample.value {
+                PrometheusValue::Unknown(n) | PrometheusValue::Gauge(n) => Value::Number(number(n)),
+                PrometheusValue::Counter(c) => Value::Number(number(&c.value)),
+                PrometheusValue::Histogram(h) => Value::Histogram {
+                    sum: h.sum.as_ref().map_or(0.0, number),
+                    count: h.count.unwrap_or(0) as f64,
+                },
+                PrometheusValue::Summary(s) => Value::Histogram {
+                    sum: s.sum.as_ref().map_or(0.0, number),
+                    count: s.count.unwrap_or(0) as f64,
+                },
+            };
+            let labels = sample
+                .get_labelset()
+                .map(|l| {
+                    l.iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect::<BTreeMap<_, _>>()
+                })
+                .unwrap_or_default();
+            series.push((name.clone(), labels, value));
+        }
+    }
+    Ok(Exposition { series })
+}
+
+impl Exposition {
+    /// The family's value summed over its series; a counter's family may be named with or
+    /// without its `_total`.
+    pub fn total(&self, family: &str) -> Option<Value> {
+        let bare = family.strip_suffix("_total");
+        self.series
+            .iter()
+            .filter(|(n, _, _)| n == family || Some(n.as_str()) == bare)
+            .map(|(_, _, v)| *v)
+            .reduce(Value::add)
+    }
+
+    /// The family's number summed over its series.
+    pub fn number(&self, family: &str) -> Option<f64> {
+        match self.total(family)? {
+            Value::Number(n) => Some(n),
+            Value::Histogram { .. } => None,
+        }
+    }
+
+    /// The family's numbers by the value of `label` (e.g. DCGM's `gpu`).
+    pub fn by_label(&self, family: &str, label: &str) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for (n, labels, v) in &self.series {
+            if let (true, Some(key), Value::Number(x)) = (n == family, labels.get(label), v) {
+                *out.entry(key.clone()).or_insert(0.0) += x;
+            }
+        }
+        out
+    }
+
+    /// Whether any family's name starts with `prefix`.
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.series.iter().any(|(n, _, _)| n.starts_with(prefix))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_series_and_reads_histograms_and_counters() {
+        let text = "# TYPE vllm:num_requests_running gauge\n\
+vllm:num_requests_running{engine=\"0\"} 3.0\n\
+vllm:num_requests_running{engine=\"1\"} 2.0\n\
+# TYPE vllm:num_preemptions_total counter\n\
+vllm:num_preemptions_total{engine=\"0\"} 7.0\n\
+# TYPE vllm:time_to_first_token_seconds histogram\n\
+vllm:time_to_first_token_seconds_bucket{engine=\"0\",le=\"0.1\"} 2.0\n\
+vllm:time_to_first_token_seconds_bucket{engine=\"0\",le=\"+Inf\"} 4.0\n\
+vllm:time_to_first_token_seconds_sum{engine=\"0\"} 0.5\n\
+vllm:time_to_first_token_seconds_count{engine=\"0\"} 4.0\n";
+        let e = parse(text).unwrap();
+        assert_eq!(e.number("vllm:num_requests_running"), Some(5.0));
+        assert_eq!(e.number("vllm:num_preemptions_total"), Some(7.0));
+        assert_eq!(
+            e.total("vllm:time_to_first_token_seconds"),
+            Some(Value::Histogram {
+                sum: 0.5,
+                count: 4.0
+            })
+        );
+        assert_eq!(e.number("vllm:absent"), None);
+        assert!(e.has_prefix("vllm:"));
+        assert!(parse("this is { not metrics").is_err());
+    }
+}

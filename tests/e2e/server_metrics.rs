@@ -1,0 +1,127 @@
+//! `run --server-metrics` against the simulator's vLLM-named `/metrics`: the scraped running
+//! and waiting requests and KV-cache use per level match what the batching model must show, and
+//! a metrics endpoint that does not answer costs the telemetry, not the run.
+use serde_json::Value;
+
+use llm_loadtest_sim::{BatchParams, SimConfig};
+
+use crate::run_cli::cmd;
+use crate::support::sim;
+
+async fn run(url: &str, metrics: Option<&str>) -> (Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("r.json");
+    let mut c = cmd(&[
+        "run",
+        "--server",
+        url,
+        "--adapter",
+        "vllm",
+        "--model",
+        "m",
+        "--concurrency",
+        "2,8",
+        "--num-prompts",
+        "24",
+        "--input-len",
+        "8",
+        "--output-len",
+        "4",
+        "--ignore-eos",
+        "--tokenizer",
+        "cl100k_base",
+        "--no-progress",
+        "--no-save",
+        "--no-gpu",
+        "--gpu-interval",
+        "10ms",
+    ]);
+    // --no-gpu and --gpu-interval conflict; the interval is what the scrapes use.
+    let mut args: Vec<String> = c
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.retain(|a| a != "--no-gpu");
+    c = cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    c.env("LLM_LOADTEST_NVML_LIB", "/nonexistent/no-nvml-here.so");
+    c.arg("--server-metrics");
+    if let Some(m) = metrics {
+        c.arg(m);
+    }
+    c.arg("--output").arg(&out_file);
+    let out = tokio::task::spawn_blocking(move || c.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
+    (result, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scraped_queue_and_kv_use_follow_the_batch_limit() {
+    // 4 slots: at c=2 at most the two clients run or wait (a request waits for the next step
+    // to be admitted); at c=8 four run and the rest wait.
+    let server = sim(SimConfig::batching(BatchParams {
+        max_batch: 4,
+        prefill_us_per_token: 0.0,
+        step_base_us: 20_000.0,
+        step_per_seq_us: 0.0,
+        kv_tokens: 1_000,
+    }))
+    .await;
+    let url = format!("http://{}", server.local_addr());
+    let (r, stdout) = run(&url, None).await;
+    let m = &r["server_metrics"];
+    assert_eq!(m["server"], "vLLM");
+    assert_eq!(m["url"], format!("{url}/metrics"));
+    let (low, high) = (&r["levels"][0]["server"], &r["levels"][1]["server"]);
+    let at = |l: &Value, k: &str| l[k].as_f64().unwrap_or_else(|| panic!("{k} in {l}"));
+    assert!(
+        at(low, "max_running") <= 2.0 && at(low, "max_waiting") <= 2.0,
+        "{low}"
+    );
+    assert_eq!(at(high, "max_running"), 4.0, "{high}");
+    assert!(
+        at(high, "max_waiting") >= 1.0 && at(high, "max_waiting") <= 8.0,
+        "{high}"
+    );
+    // Running sequences hold KV tokens: more of them at c=8 than at c=2, never all 1,000.
+    let (kv_low, kv_high) = (at(low, "peak_kv_usage_pct"), at(high, "peak_kv_usage_pct"));
+    assert!(
+        kv_low > 0.0 && kv_high > kv_low && kv_high < 100.0,
+        "{kv_low} {kv_high}"
+    );
+    assert_eq!(high["failed_scrapes"], 0);
+    assert!(
+        stdout.contains("c=8 (vLLM): running") && stdout.contains("KV cache peak"),
+        "{stdout}"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_endpoint_that_fails_is_recorded_and_the_run_goes_on() {
+    let server = sim(crate::support::fixed(2, 1)).await;
+    let url = format!("http://{}", server.local_addr());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/metrics", closed.local_addr().unwrap());
+    drop(closed);
+    let (r, stdout) = run(&url, Some(&dead)).await;
+    assert_eq!(r["levels"].as_array().unwrap().len(), 2);
+    let scrapes = r["server_metrics"]["scrapes"].as_array().unwrap();
+    assert!(!scrapes.is_empty() && scrapes.iter().all(|s| s["error"].is_string()));
+    assert!(r["server_metrics"]["server"].is_null());
+    assert!(
+        stdout.contains(&format!(
+            "scrapes of {dead} failed (first: {dead} could not be reached"
+        )),
+        "{stdout}"
+    );
+    server.shutdown().await.unwrap();
+}
