@@ -16,6 +16,7 @@ use crate::metrics::{Judged, LevelSummary, Objective, RequestRecord};
 use crate::plugin::{self, GenerationRequest, Prompt, Runtime};
 use crate::request_shape;
 use crate::result::{LevelResult, PluginRef, RunResult, RunSettings, SCHEMA_VERSION, ToolInfo};
+use crate::telemetry::beside::Beside;
 use crate::tokenize::{Tokenizer, TokenizerChoice};
 
 /// A validated run.
@@ -54,10 +55,8 @@ pub struct RunSpec {
     pub probe_server_version: bool,
     /// Closed-loop clients start spread over this time.
     pub ramp: Duration,
-    /// Sample the local GPUs (NVML) at this interval while the levels run; `None`: never.
-    pub gpu_interval: Option<Duration>,
-    /// Scrape the server's Prometheus metrics at this URL and interval while the levels run.
-    pub server_metrics: Option<(String, Duration)>,
+    /// GPUs and server metrics read beside the levels.
+    pub telemetry: crate::telemetry::beside::Plan,
 }
 
 impl RunSpec {
@@ -102,8 +101,7 @@ impl RunSpec {
             allow_unsupported: false,
             probe_server_version: true,
             ramp: Duration::ZERO,
-            gpu_interval: None,
-            server_metrics: None,
+            telemetry: crate::telemetry::beside::Plan::default(),
         }
     }
 
@@ -195,59 +193,6 @@ pub enum RunError {
     /// A flag asks for something the adapter cannot send.
     #[error("{0}")]
     Unsupported(String),
-}
-
-/// Starts sampling the local GPUs, with their names, when NVML loads; a machine without it runs
-/// unsampled (said once in the log, never an error).
-fn start_gpu_sampler(interval: Duration) -> Option<(crate::gpu::Sampler, Vec<String>, Duration)> {
-    let nvml = match crate::gpu::open() {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::info!("GPUs not sampled: {e}");
-            return None;
-        }
-    };
-    let names = crate::gpu::read(&nvml)
-        .gpus
-        .into_iter()
-        .map(|g| g.name.unwrap_or_else(|| "unknown".to_owned()))
-        .collect();
-    match crate::gpu::Sampler::start(nvml, interval) {
-        Ok(s) => Some((s, names, interval)),
-        Err(e) => {
-            tracing::warn!("GPUs not sampled: the sampling thread did not start: {e}");
-            None
-        }
-    }
-}
-
-/// Starts scraping the server's metrics at `url` (its own address, headers and key: a server
-/// behind one authentication serves both).
-fn start_scraper(
-    url: &str,
-    spec: &RunSpec,
-    interval: Duration,
-) -> Result<(crate::telemetry::server::Scraper, String, Duration), RunError> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| RunError::Unsupported(format!("--server-metrics {url}: {e}")))?;
-    let base = format!(
-        "{}://{}",
-        uri.scheme_str().unwrap_or("http"),
-        uri.authority().map_or("", |a| a.as_str())
-    );
-    let target = Target::new(&base, &spec.headers, spec.api_key.as_deref())?;
-    let path = uri
-        .path_and_query()
-        .map_or("/metrics", |p| p.as_str())
-        .to_owned();
-    let scraper =
-        crate::telemetry::server::Scraper::start(target, path, interval).map_err(|e| {
-            RunError::Unsupported(format!(
-                "--server-metrics: the scraping thread did not start: {e}"
-            ))
-        })?;
-    Ok((scraper, url.to_owned(), interval))
 }
 
 /// Prompts needed when a level is bounded by time: the dataset cycles.
@@ -415,44 +360,15 @@ pub async fn execute_with_sink(
         served_model: std::sync::OnceLock::new(),
         ramp: spec.ramp,
     });
-    let mut sampler = spec.gpu_interval.and_then(start_gpu_sampler);
-    let mut scraper = match &spec.server_metrics {
-        Some((url, interval)) => Some(start_scraper(url, spec, *interval)?),
-        None => None,
-    };
-    // A first reading before the first level starts, so every level window is spanned.
-    if let Some((s, _, _)) = &mut sampler {
-        s.ready().await;
-    }
-    if let Some((s, _, _)) = &mut scraper {
-        s.ready().await;
-    }
+    // Started after the prompts are ready and before the first level: the readings span the
+    // levels and nothing before them.
+    let beside = Beside::start(&spec.telemetry, &spec.headers, spec.api_key.as_deref())
+        .await
+        .map_err(RunError::Unsupported)?;
     let runs = engine::run_levels(ctx.clone(), &spec.levels, events, cancel.clone()).await;
     let ctx_served_model = ctx.served_model.get().cloned();
     let starts: Vec<std::time::Instant> = runs.iter().map(|(_, run)| run.started).collect();
-    let server_metrics = scraper.map(|(scraper, url, interval)| {
-        let t0 = scraper.t0();
-        let (scrapes, server) = scraper.stop();
-        crate::result::ServerTelemetry {
-            url,
-            server: server.map(str::to_owned),
-            interval_s: interval.as_secs_f64(),
-            scrapes,
-            level_offsets_s: crate::telemetry::periodic::offsets(t0, &starts),
-        }
-    });
-    let gpu = sampler.map(|(sampler, names, interval)| {
-        let t0 = sampler.t0();
-        let samples = sampler.stop();
-        let level_offsets_s = crate::telemetry::periodic::offsets(t0, &starts);
-        crate::result::GpuTelemetry {
-            source: "nvml".to_owned(),
-            interval_s: interval.as_secs_f64(),
-            names,
-            samples,
-            level_offsets_s,
-        }
-    });
+    let readings = beside.finish(&starts);
 
     let mut levels = Vec::new();
     let mut all_records = Vec::new();
@@ -463,15 +379,8 @@ pub async fn execute_with_sink(
             wall_s,
             started: _,
         } = run;
-        let level_gpu = gpu.as_ref().map(|g| {
-            let from = g.level_offsets_s[i];
-            let tokens = records.iter().map(|r| u64::from(r.output_tokens)).sum();
-            crate::gpu::level(&g.samples, from, from + wall_s, tokens)
-        });
-        let level_server = server_metrics.as_ref().map(|m| {
-            let from = m.level_offsets_s[i];
-            crate::telemetry::server::level(&m.scrapes, from, from + wall_s)
-        });
+        let tokens = records.iter().map(|r| u64::from(r.output_tokens)).sum();
+        let (level_gpu, level_server) = readings.level(i, wall_s, tokens);
         let records = settle_tokens(records, tokenizer.clone()).await;
         let judged = match &slo {
             Some((policy, objectives, wit)) => Some(judge(policy, objectives, wit, &records)?),
@@ -518,8 +427,8 @@ pub async fn execute_with_sink(
         slo_policy: slo.as_ref().map(|(p, _, _)| plugin_ref(p.identity())),
         levels,
         recommendation: None,
-        gpu,
-        server_metrics,
+        gpu: readings.gpu,
+        server_metrics: readings.server,
     };
     Ok(RunOutput {
         result,

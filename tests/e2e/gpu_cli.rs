@@ -298,3 +298,67 @@ async fn a_gpu_lost_mid_run_costs_the_energy_not_the_run_and_no_gpu_samples_noth
         "{r}"
     );
 }
+
+/// A DCGM exporter stand-in on 127.0.0.1: the fixture's text, with GPU 0's energy counter
+/// 1 J higher at every scrape.
+async fn dcgm_exporter() -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/dcgm/exporter.txt"),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        for scrape in 0u64.. {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = text.replace(
+                "} 123456789",
+                &format!("}} {}", 123_456_789 + 1000 * scrape),
+            );
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_dcgm_exporter_is_read_into_the_same_samples() {
+    let (exporter, task) = dcgm_exporter().await;
+    let (r, stdout) =
+        sampled_run(&[], &["--gpu-interval", "10ms", "--gpu-metrics", &exporter]).await;
+    let telemetry = &r["gpu"];
+    assert_eq!(telemetry["source"], format!("dcgm {exporter}"));
+    assert_eq!(
+        telemetry["names"],
+        serde_json::json!(["NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3"])
+    );
+    for level in r["levels"].as_array().unwrap() {
+        let g = &level["gpu"];
+        assert_eq!(g["gpus"].as_array().unwrap().len(), 2, "{g}");
+        let (gpu0, gpu1) = (&g["gpus"][0], &g["gpus"][1]);
+        assert_eq!(gpu0["energy_from"], "counter");
+        assert!(gpu0["energy_j"].as_f64().unwrap() > 0.0, "{gpu0}");
+        // GPU 1's counter stands still in the stand-in: no energy is invented for it.
+        assert_eq!(gpu1["energy_j"].as_f64(), Some(0.0));
+        assert_eq!(gpu0["max_sm_utilization_pct"], 87);
+        assert_eq!(gpu0["peak_memory_used_bytes"], 40_000u64 * 1024 * 1024);
+    }
+    assert!(stdout.contains("c=2: 2 GPUs, 86 % SM"), "{stdout}");
+    task.abort();
+}

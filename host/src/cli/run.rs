@@ -14,6 +14,7 @@ use crate::engine::{Bound, LevelPlan, Load, Warmup};
 use crate::metrics::{check_measurable, parse_objectives};
 use crate::plugin::{Runtime, RuntimeConfig};
 use crate::runner::{self, RunSpec};
+use crate::telemetry::beside::{GpuPlan, Plan};
 use crate::tokenize::TokenizerChoice;
 
 /// Exit code when a level misses `--fail-under-attainment`.
@@ -152,6 +153,10 @@ pub struct RunArgs {
     /// Do not sample GPUs.
     #[arg(long)]
     pub no_gpu: bool,
+    /// Read the GPUs from a DCGM exporter's Prometheus endpoint instead of this machine's NVML
+    /// (the client on another machine than the GPUs), e.g. http://gpu-node:9400/metrics.
+    #[arg(long, conflicts_with = "no_gpu", value_name = "URL")]
+    pub gpu_metrics: Option<String>,
     /// Scrape the server's Prometheus metrics while the levels run (running and waiting
     /// requests, KV-cache use, preemptions, prefix-cache hits, its own TTFT and ITL), at
     /// --gpu-interval (500ms). Without a URL: the server's /metrics (Triton: port 8002).
@@ -396,19 +401,28 @@ impl RunArgs {
             .server
             .clone()
             .unwrap_or_else(|| "http://127.0.0.1:8000".to_string());
-        let gpu_interval = match (&self.gpu_interval, self.no_gpu) {
-            (_, true) => None,
-            (Some(s), false) => {
+        let interval = match &self.gpu_interval {
+            Some(s) => {
                 let d = dur("gpu-interval", s)?;
                 if d < Duration::from_millis(1) {
                     return Err(usage("--gpu-interval must be at least 1ms"));
                 }
-                Some(d)
+                d
             }
-            // A server elsewhere runs on other GPUs than this machine's.
-            (None, false) => crate::gpu::is_loopback(&server).then_some(Duration::from_millis(500)),
+            None => Duration::from_millis(500),
         };
-        let telemetry_interval = gpu_interval.unwrap_or(Duration::from_millis(500));
+        let gpu = match (&self.gpu_metrics, self.no_gpu) {
+            (_, true) => None,
+            (Some(url), false) => Some(GpuPlan::Dcgm {
+                url: url.clone(),
+                interval,
+            }),
+            // A server elsewhere runs on other GPUs than this machine's: sample them only when
+            // asked to.
+            (None, false) => (self.gpu_interval.is_some() || crate::gpu::is_loopback(&server))
+                .then_some(GpuPlan::Local { interval }),
+        };
+        let telemetry_interval = interval;
         let server_metrics = match self.server_metrics.as_deref() {
             None => None,
             Some("") => Some((
@@ -444,8 +458,10 @@ impl RunArgs {
             allow_unsupported: self.allow_unsupported,
             probe_server_version: true,
             ramp: Duration::ZERO,
-            gpu_interval,
-            server_metrics,
+            telemetry: Plan {
+                gpu,
+                server_metrics,
+            },
         })
     }
 }

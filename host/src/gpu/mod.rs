@@ -10,6 +10,7 @@
 //! how the tests run this code against a scripted fake (`tests/fake-nvml`) on machines without a
 //! GPU.
 
+pub mod dcgm;
 mod level;
 mod locality;
 mod nvml;

@@ -4,6 +4,7 @@
 //! into what a load test needs (requests running and waiting, KV-cache use, preemptions,
 //! prefix-cache hits, the server's own TTFT and ITL) and a level's share of them.
 
+pub mod beside;
 pub mod periodic;
 pub mod prometheus;
 pub mod server;

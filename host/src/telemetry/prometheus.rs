@@ -102,6 +102,18 @@ impl Exposition {
         out
     }
 
+    /// For each value of `key` among the family's series, the value of its label `label`
+    /// (e.g. DCGM's `modelName` by `gpu`).
+    pub fn labels_by(&self, family: &str, key: &str, label: &str) -> BTreeMap<String, String> {
+        self.series
+            .iter()
+            .filter(|(n, _, _)| n == family)
+            .filter_map(|(_, labels, _)| {
+                Some((labels.get(key)?.clone(), labels.get(label)?.clone()))
+            })
+            .collect()
+    }
+
     /// Whether any family's name starts with `prefix`.
     pub fn has_prefix(&self, prefix: &str) -> bool {
         self.series.iter().any(|(n, _, _)| n.starts_with(prefix))
