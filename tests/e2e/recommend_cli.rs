@@ -297,3 +297,59 @@ async fn a_policy_that_is_not_one_or_refuses_the_goal_sends_no_load() {
     assert_eq!(server.stats().requests_received, 0, "no load was sent");
     server.shutdown().await.unwrap();
 }
+
+/// With the server's metrics scraped, the answer names what held the first failing
+/// concurrency back: one batch slot, so at c=2 one request always waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answer_names_the_resource_the_server_metrics_point_to() {
+    let server = sim(llm_loadtest_sim::SimConfig::batching(
+        llm_loadtest_sim::BatchParams {
+            max_batch: 1,
+            prefill_us_per_token: 0.0,
+            step_base_us: 50_000.0,
+            step_per_seq_us: 0.0,
+            kv_tokens: 1_000_000,
+        },
+    ))
+    .await;
+    let url = format!("http://{}", server.local_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let out = recommend(
+        &url,
+        dir.path(),
+        &[
+            "--slo",
+            "ttft:150ms",
+            "--peak-concurrency",
+            "4",
+            "--policy-option",
+            "min-requests=8",
+            // A probe near the target is not repeated past 40 requests: the answer's C* is
+            // not what this test checks.
+            "--policy-option",
+            "max-requests=40",
+            "--server-metrics",
+            "--gpu-interval",
+            "10ms",
+            "--gpu-metrics",
+            "http://127.0.0.1:1/none",
+        ],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    // Whatever C* the model gives, above one slot requests queue: the readings say so.
+    assert!(
+        stdout.contains("the readings point to: the server's batch: 1 running, up to")
+            && stdout.contains("readings at it    the server's batch: 1 running"),
+        "{stdout}"
+    );
+    // An exporter that never answers costs the GPU figures, nothing else; the saved probes
+    // keep the server's readings per level.
+    let shown = saved_run(&stdout, dir.path());
+    assert!(
+        shown.contains("no GPU reading") && shown.contains("c=2 (vLLM): running"),
+        "{shown}"
+    );
+    server.shutdown().await.unwrap();
+}

@@ -193,7 +193,25 @@ async fn search_and_answer(
         &identity.sha256[..12.min(identity.sha256.len())]
     );
     let rec = searched.outcome.map(|outcome| {
-        let mut rec = recommend::recommend(&ask, outcome, &searched.probes);
+        // What the server and GPUs said during the last probe at the first failing concurrency.
+        let first_failing = match outcome {
+            recommend::Outcome::Found { hi, .. } => Some(hi),
+            recommend::Outcome::None => Some(1),
+            recommend::Outcome::AtLeast(_) => None,
+        };
+        let at = |l: &&crate::result::LevelResult, c: u32| {
+            matches!(l.load, crate::engine::Load::Concurrency { concurrency } if concurrency == c)
+        };
+        let resource = first_failing.and_then(|c| {
+            let level = searched
+                .outputs
+                .iter()
+                .flat_map(|o| o.result.levels.iter())
+                .rfind(|l| at(l, c))?;
+            crate::telemetry::binding::resource(level.gpu.as_ref(), level.server.as_ref())
+        });
+        let mut rec = recommend::recommend(&ask, outcome, &searched.probes)
+            .with_binding_resource(resource);
         rec.policy = Some(policy_name.clone());
         rec
     });
@@ -280,6 +298,9 @@ pub fn render(r: &recommend::Recommendation, out_of_time: bool) -> String {
     }
     if let (Some(g), Some((lo, hi))) = (r.gpus, r.gpus_range) {
         out.push(format!("  GPUs              {g} (range {lo}–{hi})"));
+    }
+    if let Some(res) = &r.binding_resource {
+        out.push(format!("  readings at it    {res}"));
     }
     if let Some(from) = &r.gpu_type_from {
         out.push(format!("  GPU type from     {from}"));

@@ -74,6 +74,10 @@ pub struct Recommendation {
     pub probes: Vec<ProbeResult>,
     pub assumption: String,
     pub sentence: String,
+    /// What the server's metrics and the GPUs said held back the first failing concurrency
+    /// (e.g. "KV cache 98 % full and up to 40 requests waiting"), when they were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding_resource: Option<String>,
     /// The recommendation policy that chose the probes and decided C*: name, version, where it
     /// was loaded from and its hash (absent in results saved before policies were components).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,7 +227,21 @@ pub fn recommend(ask: &Ask, outcome: Outcome, probes: &[(u32, LevelSummary)]) ->
             .collect(),
         assumption: ASSUMPTION.to_owned(),
         sentence,
+        binding_resource: None,
         policy: None,
+    }
+}
+
+impl Recommendation {
+    /// Adds what the readings say held back the first failing concurrency, to the figures and
+    /// the sentence.
+    pub fn with_binding_resource(mut self, resource: Option<String>) -> Self {
+        if let Some(r) = &resource {
+            let c = self.first_failing.unwrap_or(1);
+            self.sentence = format!("{} At c={c} the readings point to: {r}.", self.sentence);
+        }
+        self.binding_resource = resource;
+        self
     }
 }
 

@@ -138,6 +138,9 @@ pub fn facts(rec: &Recommendation) -> Vec<(String, String)> {
     if let Some(b) = &rec.binding {
         f.push(("binding".to_string(), b.clone()));
     }
+    if let Some(r) = &rec.binding_resource {
+        f.push(("readings at the first failing".to_string(), r.clone()));
+    }
     if let Some(t) = rec.output_tokens_per_s_per_gpu {
         f.push(("output tok/s per GPU at C*".to_string(), num(t)));
     }
@@ -318,6 +321,7 @@ mod tests {
             gpus_range: (per_replica > 0).then_some((3, 3)),
             gpu_type: Some("H100".into()),
             gpu_type_from: None,
+            binding_resource: None,
             binding: Some("ttft: 3 of 10".into()),
             output_tokens_per_s_per_gpu: Some(4198.0),
             cost: None,

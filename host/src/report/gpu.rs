@@ -11,6 +11,9 @@ fn gib(bytes: u64) -> String {
 
 /// One level's GPUs in a sentence.
 pub fn line(label: &str, g: &LevelGpu) -> String {
+    if g.gpus.is_empty() {
+        return format!("{label}: no GPU reading (no sample of the level listed a GPU)");
+    }
     let util: Vec<f64> = g
         .gpus
         .iter()

@@ -144,6 +144,9 @@ pub fn notes(result: &RunResult) -> Vec<String> {
         if let Some(g) = &l.gpu {
             out.push(super::gpu::line(&l.label, g));
         }
+        if let Some(r) = crate::telemetry::binding::resource(l.gpu.as_ref(), l.server.as_ref()) {
+            out.push(format!("{}: likely bound by {r}", l.label));
+        }
         if let Some(s) = &l.server {
             out.push(super::gpu::server_line(
                 &l.label,

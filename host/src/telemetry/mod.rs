@@ -5,6 +5,7 @@
 //! prefix-cache hits, the server's own TTFT and ITL) and a level's share of them.
 
 pub mod beside;
+pub mod binding;
 pub mod periodic;
 pub mod prometheus;
 pub mod server;
