@@ -13,6 +13,7 @@
 //! simulator sustain together on a 2-core machine without distorting timing), and at most 1: a
 //! slow profile (l4: ~9-s requests) is served up to ten times faster, a fast one at its own
 //! speed. The client's own delays do not scale, so a smaller k is a harder test of it.
+//! `PROOF_MIN_K=1` (any number in 0.1..=1) raises the floor, to re-run a row at its own speed.
 use std::time::{Duration, Instant};
 
 use llm_loadtest::dataset::DatasetSpec;
@@ -48,6 +49,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
+    let min_k = std::env::var("PROOF_MIN_K")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.1, |k| k.clamp(0.1, 1.0));
     let runtime = Runtime::new(RuntimeConfig::default()).expect("plugins load");
     let policy = runtime
         .load_recommend_policy("recommend")
@@ -88,7 +93,7 @@ fn main() {
                     .iter()
                     .find(|p| p.concurrency == closed)
                     .map_or(0.0, |p| p.output_tokens_per_s);
-                let k = (busiest / TOKENS_PER_S).clamp(0.1, 1.0);
+                let k = (busiest / TOKENS_PER_S).clamp(min_k, 1.0);
                 let k = (k * 100.0).round() / 100.0;
                 let started = Instant::now();
                 let (outcome, probes) = rt.block_on(async {

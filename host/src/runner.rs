@@ -379,9 +379,10 @@ pub async fn execute_with_sink(
             wall_s,
             started: _,
         } = run;
+        let records = settle_tokens(records, tokenizer.clone()).await;
+        // Settled counts: a server that reports no usage has its tokens counted by the client.
         let tokens = records.iter().map(|r| u64::from(r.output_tokens)).sum();
         let (level_gpu, level_server) = readings.level(i, wall_s, tokens);
-        let records = settle_tokens(records, tokenizer.clone()).await;
         let judged = match &slo {
             Some((policy, objectives, wit)) => Some(judge(policy, objectives, wit, &records)?),
             None => None,

@@ -8,8 +8,17 @@ use llm_loadtest_sim::{BatchParams, SimConfig};
 use crate::run_cli::cmd;
 use crate::support::sim;
 
+/// `run` with the server's metrics scraped: its result, its output, and where the result file is.
 async fn run(url: &str, metrics: Option<&str>) -> (Value, String) {
-    let dir = tempfile::tempdir().unwrap();
+    let (r, stdout, _) = run_in(url, metrics, &tempfile::tempdir().unwrap()).await;
+    (r, stdout)
+}
+
+async fn run_in(
+    url: &str,
+    metrics: Option<&str>,
+    dir: &tempfile::TempDir,
+) -> (Value, String, std::path::PathBuf) {
     let out_file = dir.path().join("r.json");
     let mut c = cmd(&[
         "run",
@@ -32,17 +41,11 @@ async fn run(url: &str, metrics: Option<&str>) -> (Value, String) {
         "cl100k_base",
         "--no-progress",
         "--no-save",
-        "--no-gpu",
+        "--save-requests",
         "--gpu-interval",
         "10ms",
     ]);
-    // --no-gpu and --gpu-interval conflict; the interval is what the scrapes use.
-    let mut args: Vec<String> = c
-        .get_args()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    args.retain(|a| a != "--no-gpu");
-    c = cmd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    // The interval is the scrapes'; no NVML, so no GPU is sampled whatever this machine has.
     c.env("LLM_LOADTEST_NVML_LIB", "/nonexistent/no-nvml-here.so");
     c.arg("--server-metrics");
     if let Some(m) = metrics {
@@ -60,7 +63,11 @@ async fn run(url: &str, metrics: Option<&str>) -> (Value, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     let result = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
-    (result, String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        result,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out_file,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,7 +83,8 @@ async fn scraped_queue_and_kv_use_follow_the_batch_limit() {
     }))
     .await;
     let url = format!("http://{}", server.local_addr());
-    let (r, stdout) = run(&url, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (r, stdout, file) = run_in(&url, None, &dir).await;
     let m = &r["server_metrics"];
     assert_eq!(m["server"], "vLLM");
     assert_eq!(m["url"], format!("{url}/metrics"));
@@ -102,6 +110,31 @@ async fn scraped_queue_and_kv_use_follow_the_batch_limit() {
         stdout.contains("c=8 (vLLM): running") && stdout.contains("KV cache peak"),
         "{stdout}"
     );
+    // The report draws the readings over time.
+    let store = dir.path().join("store");
+    let data_dir = |mut c: std::process::Command| {
+        c.arg("--data-dir").arg(&store);
+        c.output().unwrap()
+    };
+    let imported = data_dir({
+        let mut c = cmd(&["import"]);
+        c.arg(&file);
+        c
+    });
+    let said = String::from_utf8_lossy(&imported.stdout);
+    let id = said
+        .split_whitespace()
+        .last()
+        .unwrap_or_else(|| panic!("no id in {said}"));
+    let html = data_dir(cmd(&["export", id, "--format", "html"]));
+    let html = String::from_utf8_lossy(&html.stdout);
+    for title in [
+        "Server requests over time",
+        "KV-cache use over time",
+        "Client output tokens/s over time",
+    ] {
+        assert!(html.contains(title), "{title} missing from the report");
+    }
     server.shutdown().await.unwrap();
 }
 

@@ -128,12 +128,15 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let st = store::open(&dir)?;
     let run = store::load(&st, &args.id)?;
     let out = args.out.as_deref();
+    // With its records, so the report can place the client's own throughput on the same time
+    // axis as the readings taken beside the run.
+    let with_records = run.result_with_records();
     let doc = || {
         document::run_document(
             &run.entry.id,
             run.entry.status.name(),
             run.entry.note.as_deref(),
-            &run.entry.result,
+            &with_records,
         )
     };
     match args.format {

@@ -303,6 +303,11 @@ pub fn run_document(
         sections.push(Section::Heading("Charts".into()));
         sections.extend(charts.into_iter().map(Section::Chart));
     }
+    let telemetry = super::timeline::charts(run)?;
+    if !telemetry.is_empty() {
+        sections.push(Section::Heading("GPUs and server over time".into()));
+        sections.extend(telemetry.into_iter().map(Section::Chart));
+    }
     Ok(Document {
         title: format!("llm-loadtest run {id}"),
         sections,

@@ -8,3 +8,4 @@ pub mod html;
 pub mod markdown;
 pub mod progress;
 pub mod table;
+pub mod timeline;

@@ -10,6 +10,10 @@ use crate::telemetry::server::ServerLevel;
 pub const KV_FULL_PCT: f64 = 90.0;
 /// Mean SM utilisation, %, from which the GPUs count as saturated.
 pub const SM_SATURATED_PCT: f64 = 95.0;
+/// Requests waiting on average from which the batch counts as full. A request can wait for the
+/// next step to be admitted even with free slots, so a moment's queue says nothing: a queue
+/// half the time does.
+pub const QUEUED_MEAN: f64 = 0.5;
 
 /// The likely binding resource of one level, in words.
 pub fn resource(gpu: Option<&LevelGpu>, server: Option<&ServerLevel>) -> Option<String> {
@@ -41,7 +45,7 @@ pub fn resource(gpu: Option<&LevelGpu>, server: Option<&ServerLevel>) -> Option<
     {
         return Some(format!("GPU compute saturated (SM {sm:.0} %)"));
     }
-    if waiting > 0.0 {
+    if server.and_then(|s| s.mean_waiting).unwrap_or(0.0) >= QUEUED_MEAN {
         let running = server.and_then(|s| s.max_running).unwrap_or(0.0);
         return Some(format!(
             "the server's batch: {running:.0} running, up to {waiting:.0} waiting"
@@ -86,6 +90,8 @@ mod tests {
             Some("the server's batch: 64 running, up to 12 waiting")
         );
         assert_eq!(resource(None, Some(&server(50.0, 0.0, 0.0))), None);
+        // A moment's queue (mean 0.4) is not a full batch.
+        assert_eq!(resource(None, Some(&server(50.0, 0.8, 0.0))), None);
         assert_eq!(resource(None, None), None);
     }
 }
