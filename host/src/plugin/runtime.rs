@@ -21,7 +21,7 @@ use super::embedded;
 use super::epoch::EpochTicker;
 use super::error::PluginError;
 use super::inspect::{self, ComponentFacts, PluginKind};
-use super::pool::{Pool, PoolConfig};
+use super::pool::{Pool, PoolConfig, World};
 use super::recommend::RecommendPolicy;
 use super::sandbox::{self, StoreData, WIT_VERSION};
 use super::slo::SloPolicy;
@@ -171,39 +171,48 @@ impl Runtime {
         self.counters.snapshot()
     }
 
+    /// The plugin loaded for `spec` in `loaded`, or the one `make` makes from it now (the
+    /// map's lock held meanwhile, so one spec is prepared once).
+    fn cached<T>(
+        &self,
+        loaded: &Mutex<HashMap<String, Arc<T>>>,
+        spec: &str,
+        kind: PluginKind,
+        make: impl FnOnce(&Self, Prepared) -> Result<T, PluginError>,
+    ) -> Result<Arc<T>, PluginError> {
+        let mut loaded = lock(loaded);
+        if let Some(p) = loaded.get(spec) {
+            return Ok(p.clone());
+        }
+        let plugin = Arc::new(make(self, self.prepare(spec, Some(kind))?)?);
+        loaded.insert(spec.to_owned(), plugin.clone());
+        Ok(plugin)
+    }
+
     /// Load a server adapter: an embedded name (`openai`, `vllm`, ...) or a
     /// path to a `.wasm` component. Loaded once per spec per runtime.
     pub fn load_adapter(&self, spec: &str) -> Result<Arc<Adapter>, PluginError> {
-        let mut adapters = lock(&self.adapters);
-        if let Some(a) = adapters.get(spec) {
-            return Ok(a.clone());
-        }
-        let adapter = Arc::new(self.make_adapter(self.prepare(spec, Some(PluginKind::Adapter))?)?);
-        adapters.insert(spec.to_owned(), adapter.clone());
-        Ok(adapter)
+        self.cached(
+            &self.adapters,
+            spec,
+            PluginKind::Adapter,
+            Self::make_adapter,
+        )
     }
 
     /// Load an SLO policy: `slo` (embedded) or a path to a `.wasm` component.
     pub fn load_slo_policy(&self, spec: &str) -> Result<Arc<SloPolicy>, PluginError> {
-        let mut policies = lock(&self.policies);
-        if let Some(p) = policies.get(spec) {
-            return Ok(p.clone());
-        }
-        let policy = Arc::new(self.make_policy(self.prepare(spec, Some(PluginKind::Slo))?)?);
-        policies.insert(spec.to_owned(), policy.clone());
-        Ok(policy)
+        self.cached(&self.policies, spec, PluginKind::Slo, Self::make_policy)
     }
 
     /// Load a recommendation policy: `recommend` (embedded) or a path to a `.wasm` component.
     pub fn load_recommend_policy(&self, spec: &str) -> Result<Arc<RecommendPolicy>, PluginError> {
-        let mut loaded = lock(&self.recommenders);
-        if let Some(p) = loaded.get(spec) {
-            return Ok(p.clone());
-        }
-        let policy =
-            Arc::new(self.make_recommender(self.prepare(spec, Some(PluginKind::Recommend))?)?);
-        loaded.insert(spec.to_owned(), policy.clone());
-        Ok(policy)
+        self.cached(
+            &self.recommenders,
+            spec,
+            PluginKind::Recommend,
+            Self::make_recommender,
+        )
     }
 
     /// Load a plugin of whichever kind it is (for `plugin check`).
@@ -245,69 +254,44 @@ impl Runtime {
         }
     }
 
-    fn make_adapter(&self, p: Prepared) -> Result<Adapter, PluginError> {
-        let instantiate_err = |e: wasmtime::Error| PluginError::Instantiate {
-            plugin: p.label.to_string(),
-            message: e.to_string(),
-        };
-        // Tokenize calls come before a run, never on its hot path: two instances suffice.
-        let tokenizer = if p.facts.exports.contains(&inspect::tokenizer_export_name()) {
-            let pre = TokenizingAdapterPluginPre::new(p.pre.clone()).map_err(instantiate_err)?;
-            Some(Pool::new(
-                p.label.clone(),
-                self.engine.clone(),
-                pre,
-                self.ticker.clone(),
-                &PoolConfig {
-                    size: 2,
-                    ..self.pool_config()
-                },
-            ))
-        } else {
-            None
-        };
-        let pre = AdapterPluginPre::new(p.pre).map_err(instantiate_err)?;
-        let pool = Pool::new(
-            p.label,
-            self.engine.clone(),
-            pre,
-            self.ticker.clone(),
-            &self.pool_config(),
-        );
-        Adapter::new(pool, tokenizer, p.identity, p.facts)
-    }
-
-    fn make_policy(&self, p: Prepared) -> Result<SloPolicy, PluginError> {
-        let pre = SloPluginPre::new(p.pre).map_err(|e| PluginError::Instantiate {
-            plugin: p.label.to_string(),
-            message: e.to_string(),
-        })?;
-        let pool = Pool::new(
-            p.label,
-            self.engine.clone(),
-            pre,
-            self.ticker.clone(),
-            &self.pool_config(),
-        );
-        SloPolicy::new(pool, p.identity, p.facts)
-    }
-
-    fn make_recommender(&self, p: Prepared) -> Result<RecommendPolicy, PluginError> {
-        let pre = RecommendPluginPre::new(p.pre).map_err(|e| PluginError::Instantiate {
-            plugin: p.label.to_string(),
-            message: e.to_string(),
-        })?;
-        // One probe at a time asks it: one instance.
-        let pool = Pool::new(
-            p.label,
+    /// A pool of `size` instances of one prepared world.
+    fn pool<W: World>(&self, label: Arc<str>, pre: W, size: usize) -> Pool<W> {
+        Pool::new(
+            label,
             self.engine.clone(),
             pre,
             self.ticker.clone(),
             &PoolConfig {
-                size: 1,
+                size,
                 ..self.pool_config()
             },
-        );
+        )
+    }
+
+    fn make_adapter(&self, p: Prepared) -> Result<Adapter, PluginError> {
+        // Tokenize calls come before a run, never on its hot path: two instances suffice.
+        let tokenizer = if p.facts.exports.contains(&inspect::tokenizer_export_name()) {
+            let pre = TokenizingAdapterPluginPre::new(p.pre.clone())
+                .map_err(|e| instantiate_err(&p.label, e))?;
+            Some(self.pool(p.label.clone(), pre, 2))
+        } else {
+            None
+        };
+        let pre = AdapterPluginPre::new(p.pre).map_err(|e| instantiate_err(&p.label, e))?;
+        let pool = self.pool(p.label, pre, self.cfg.pool_size);
+        Adapter::new(pool, tokenizer, p.identity, p.facts)
+    }
+
+    fn make_policy(&self, p: Prepared) -> Result<SloPolicy, PluginError> {
+        let pre = SloPluginPre::new(p.pre).map_err(|e| instantiate_err(&p.label, e))?;
+        let pool = self.pool(p.label, pre, self.cfg.pool_size);
+        SloPolicy::new(pool, p.identity, p.facts)
+    }
+
+    fn make_recommender(&self, p: Prepared) -> Result<RecommendPolicy, PluginError> {
+        let pre = RecommendPluginPre::new(p.pre).map_err(|e| instantiate_err(&p.label, e))?;
+        // One probe at a time asks it: one instance.
+        let pool = self.pool(p.label, pre, 1);
         RecommendPolicy::new(pool, p.identity, p.facts)
     }
 
@@ -339,13 +323,10 @@ impl Runtime {
         let component = self.component(&label, &sha256, bytes)?;
         let facts = inspect::facts(&self.engine, &component);
         let kind = inspect::check_contract(&label, &facts, want)?;
-        let pre =
-            self.linker
-                .instantiate_pre(&component)
-                .map_err(|e| PluginError::Instantiate {
-                    plugin: label.clone(),
-                    message: e.to_string(),
-                })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| instantiate_err(&label, e))?;
         Ok(Prepared {
             identity: PluginIdentity {
                 name: label.clone(),
@@ -394,6 +375,13 @@ impl Runtime {
     /// Where the compiled form of a plugin with this wasm hash is cached.
     pub fn cache_path(&self, wasm_sha256: &str) -> Option<PathBuf> {
         self.disk.as_ref().map(|d| d.path_for(wasm_sha256))
+    }
+}
+
+fn instantiate_err(label: &str, e: wasmtime::Error) -> PluginError {
+    PluginError::Instantiate {
+        plugin: label.to_owned(),
+        message: e.to_string(),
     }
 }
 
