@@ -30,7 +30,7 @@ struct Info {
 }
 
 fn gib(bytes: u64) -> String {
-    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+    format!("{} GiB", crate::report::document::gib(bytes))
 }
 
 pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {

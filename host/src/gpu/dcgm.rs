@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::sampler::{Reading, Sample};
 use crate::engine::Target;
 use crate::telemetry::Periodic;
-use crate::telemetry::prometheus::{Exposition, parse};
+use crate::telemetry::prometheus::{Endpoint, Exposition};
 
 pub const UTIL: &str = "DCGM_FI_DEV_GPU_UTIL";
 pub const FB_USED_MIB: &str = "DCGM_FI_DEV_FB_USED";
@@ -60,21 +60,11 @@ pub struct DcgmSampler {
     periodic: Periodic<(Sample, Vec<(u32, String)>)>,
 }
 
-/// The most bytes one scrape reads.
-const MAX_SCRAPE: usize = 8 << 20;
-
 impl DcgmSampler {
     pub fn start(target: Target, path: String, interval: Duration) -> std::io::Result<DcgmSampler> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let client = crate::engine::new_client(1);
-        let timeout = interval.max(Duration::from_secs(1));
+        let endpoint = Endpoint::new(target, path, interval.max(Duration::from_secs(1)))?;
         let periodic = Periodic::start("dcgm-sampler", interval, move |t_s| {
-            let text = rt.block_on(crate::engine::client::get_text(
-                &client, &target, &path, MAX_SCRAPE, timeout,
-            ));
-            match text.and_then(|t| parse(&t)) {
+            match endpoint.scrape() {
                 Ok(e) => (
                     Sample {
                         t_s,
@@ -121,6 +111,7 @@ impl DcgmSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::prometheus::parse;
 
     #[test]
     fn exporter_text_becomes_readings_in_our_units() {

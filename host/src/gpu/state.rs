@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
+use crate::report::document::gib;
+
 /// A process using a GPU.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GpuProcess {
@@ -50,10 +52,6 @@ pub struct GpuReport {
     pub gpus: Vec<GpuState>,
     /// Why the system-wide fields are missing.
     pub unavailable: BTreeMap<&'static str, String>,
-}
-
-fn gib(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / f64::from(1u32 << 30))
 }
 
 fn or_dash<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {

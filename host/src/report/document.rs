@@ -56,6 +56,11 @@ pub fn num(v: f64) -> String {
     }
 }
 
+/// Bytes as GiB with one decimal, without the unit.
+pub fn gib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / f64::from(1u32 << 30))
+}
+
 fn signed(v: f64) -> String {
     if v > 0.0 {
         format!("+{}", num(v))

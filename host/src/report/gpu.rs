@@ -1,13 +1,9 @@
 //! The GPUs sampled and the server metrics scraped during a run, per level: a line under the
 //! terminal table and a table in the reports.
 
-use super::document::{TextTable, num};
+use super::document::{TextTable, gib, num};
 use crate::gpu::LevelGpu;
 use crate::result::RunResult;
-
-fn gib(bytes: u64) -> String {
-    format!("{:.1}", bytes as f64 / f64::from(1u32 << 30))
-}
 
 /// One level's GPUs in a sentence.
 pub fn line(label: &str, g: &LevelGpu) -> String {

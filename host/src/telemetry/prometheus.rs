@@ -3,8 +3,51 @@
 //! server add up), or, per label value, for exporters that list one series per GPU.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use openmetrics_parser::{MetricNumber, PrometheusValue};
+
+use crate::engine::{HyperClient, Target};
+
+/// The most bytes one scrape reads (vLLM's `/metrics` is ~60 KB).
+const MAX_SCRAPE: usize = 8 << 20;
+
+/// One Prometheus endpoint, fetched and parsed on the calling thread with a runtime of its own:
+/// for readers that run on a thread of their own, off the runtime that times requests.
+pub struct Endpoint {
+    rt: tokio::runtime::Runtime,
+    client: HyperClient,
+    target: Target,
+    path: String,
+    timeout: Duration,
+}
+
+impl Endpoint {
+    /// `path` under `target`, each scrape given at most `timeout`.
+    pub fn new(target: Target, path: String, timeout: Duration) -> std::io::Result<Endpoint> {
+        Ok(Endpoint {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+            client: crate::engine::new_client(1),
+            target,
+            path,
+            timeout,
+        })
+    }
+
+    /// The endpoint's metrics now, or why not (unreachable, an HTTP error, not Prometheus text).
+    pub fn scrape(&self) -> Result<Exposition, String> {
+        let text = self.rt.block_on(crate::engine::client::get_text(
+            &self.client,
+            &self.target,
+            &self.path,
+            MAX_SCRAPE,
+            self.timeout,
+        ))?;
+        parse(&text)
+    }
+}
 
 /// One family's value: a number, or a histogram's sum and count.
 #[derive(Debug, Clone, Copy, PartialEq)]

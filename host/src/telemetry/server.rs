@@ -15,8 +15,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Periodic;
-use super::prometheus::{Exposition, Value};
-use crate::engine::{HyperClient, Target};
+use super::prometheus::{Endpoint, Exposition, Value};
+use crate::engine::Target;
 
 /// The metric names of one server software. Counters are cumulative; `kv_usage` is a share
 /// (0–1); histograms are in seconds.
@@ -152,9 +152,6 @@ pub fn read(e: &Exposition, names: &Names, t_s: f64) -> Scrape {
     }
 }
 
-/// The most bytes one scrape reads (vLLM's is ~60 KB).
-const MAX_SCRAPE: usize = 8 << 20;
-
 /// Scraping `path` under `target` every interval, on a thread of its own with its own runtime.
 pub struct Scraper {
     periodic: Periodic<(Scrape, Option<&'static str>)>,
@@ -162,15 +159,8 @@ pub struct Scraper {
 
 impl Scraper {
     pub fn start(target: Target, path: String, interval: Duration) -> std::io::Result<Scraper> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let client: HyperClient = crate::engine::new_client(1);
-        let timeout = interval.max(Duration::from_secs(1));
+        let endpoint = Endpoint::new(target, path, interval.max(Duration::from_secs(1)))?;
         let periodic = Periodic::start("server-metrics", interval, move |t_s| {
-            let text = rt.block_on(crate::engine::client::get_text(
-                &client, &target, &path, MAX_SCRAPE, timeout,
-            ));
             let failed = |error: String| {
                 (
                     Scrape {
@@ -181,7 +171,7 @@ impl Scraper {
                     None,
                 )
             };
-            let e = match text.and_then(|t| super::prometheus::parse(&t)) {
+            let e = match endpoint.scrape() {
                 Ok(e) => e,
                 Err(why) => return failed(why),
             };
