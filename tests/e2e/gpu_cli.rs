@@ -2,7 +2,7 @@
 //! machines without a GPU: every field read, a function an old driver lacks, a GPU lost between
 //! readings, no GPU, a driver that fails to initialise, and no library at all.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -15,25 +15,10 @@ fn fake_nvml() -> &'static Path {
     LIB.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let target_dir = workspace.join("target").join("fake-nvml");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut c = Command::new(cargo);
-        c.current_dir(workspace.join("tests").join("fake-nvml"))
-            .args(["build", "--release", "--target-dir"])
-            .arg(&target_dir);
-        for var in [
-            "RUSTFLAGS",
-            "CARGO_ENCODED_RUSTFLAGS",
-            "CARGO_BUILD_RUSTFLAGS",
-            "CARGO_TARGET_DIR",
-            "CARGO_BUILD_TARGET",
-        ] {
-            c.env_remove(var);
-        }
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "building tests/fake-nvml failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        crate::support::cargo_build_outside(
+            &workspace.join("tests").join("fake-nvml"),
+            &["--release"],
+            &target_dir,
         );
         let lib = target_dir.join("release").join(format!(
             "{}nvidia_ml{}",
@@ -215,19 +200,10 @@ async fn sampled_run(env: &[(&str, &str)], extra: &[&str]) -> (Value, String) {
     for (k, v) in env {
         c.env(k, v);
     }
-    let out = tokio::task::spawn_blocking(move || c.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = crate::store_support::ok(c).await;
     server.shutdown().await.unwrap();
     let result = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
-    (result, String::from_utf8_lossy(&out.stdout).into_owned())
+    (result, stdout)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

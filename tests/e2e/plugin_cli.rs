@@ -131,33 +131,10 @@ fn plugin_test_replays_a_capture_like_a_run() {
 fn build_external(crate_dir: &Path) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target_dir = workspace.join("target").join("ext");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(crate_dir)
-        .args([
-            "build",
-            "--target",
-            "wasm32-wasip2",
-            "--release",
-            "--target-dir",
-        ])
-        .arg(&target_dir);
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTC_WORKSPACE_WRAPPER",
-    ] {
-        cmd.env_remove(var);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "building {} failed:\n{}",
-        crate_dir.display(),
-        String::from_utf8_lossy(&out.stderr)
+    crate::support::cargo_build_outside(
+        crate_dir,
+        &["--target", "wasm32-wasip2", "--release"],
+        &target_dir,
     );
     let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
     let name = manifest

@@ -7,6 +7,7 @@ use std::process::Output;
 
 use crate::plugin_support::test_guest;
 use crate::run_cli::cmd;
+use crate::store_support::{cmd as store_cmd, ok, saved_id};
 use crate::support::{fixed, sim};
 
 /// `recommend` against `url` with a small, fast workload, storing into `dir`.
@@ -46,26 +47,9 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
-/// The ID of the run the probes were saved as.
-fn saved_id(stdout: &str) -> &str {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("probes saved as run "))
-        .and_then(|l| l.split(':').next())
-        .unwrap_or_else(|| panic!("no saved run in: {stdout}"))
-}
-
-/// A command on the store in `dir` that must succeed: its standard output.
-fn store_cmd(args: &[&str], dir: &Path) -> String {
-    let mut c = cmd(args);
-    let out = c.arg("--data-dir").arg(dir).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {:?}", text(&out));
-    text(&out).0
-}
-
 /// The run the probes were saved as, read back with `show`: its text.
-fn saved_run(stdout: &str, dir: &Path) -> String {
-    store_cmd(&["show", saved_id(stdout)], dir)
+async fn saved_run(stdout: &str, dir: &Path) -> String {
+    ok(store_cmd(dir, &["show", &saved_id(stdout)])).await
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -99,7 +83,7 @@ async fn a_target_no_concurrency_meets_exits_3_and_names_the_objective() {
             && stdout.contains("missed ttft ≤ 2 ms at c=1"),
         "{stdout}"
     );
-    let shown = saved_run(&stdout, dir.path());
+    let shown = saved_run(&stdout, dir.path()).await;
     assert!(shown.contains("No concurrency meets"), "{shown}");
     server.shutdown().await.unwrap();
 }
@@ -155,7 +139,7 @@ async fn a_server_that_answers_nothing_exits_1_and_keeps_the_probe() {
         "{stderr}"
     );
     assert!(!stdout.contains("No concurrency meets"), "{stdout}");
-    let shown = saved_run(&stdout, dir.path());
+    let shown = saved_run(&stdout, dir.path()).await;
     assert!(shown.contains("connect"), "{shown}");
 }
 
@@ -196,7 +180,7 @@ async fn a_broken_policy_exits_4_with_what_it_did() {
             "peak {peak}: {stderr}"
         );
         if probes > 0 {
-            let shown = saved_run(&stdout, dir.path());
+            let shown = saved_run(&stdout, dir.path()).await;
             assert!(shown.contains("c=1"), "{shown}");
         } else {
             assert!(!stdout.contains("probes saved"), "{stdout}");
@@ -225,7 +209,7 @@ async fn a_broken_policy_exits_4_with_what_it_did() {
         "{stdout}"
     );
     // The saved run shows attainment against concurrency with the conclusion marked.
-    let shown = saved_run(&stdout, dir.path());
+    let shown = saved_run(&stdout, dir.path()).await;
     assert!(
         shown.contains("attainment by concurrency (target 80 %, marked |)")
             && shown
@@ -233,10 +217,11 @@ async fn a_broken_policy_exits_4_with_what_it_did() {
                 .any(|l| l.contains("c=2") && l.ends_with("first failing")),
         "{shown}"
     );
-    let html = store_cmd(
-        &["export", saved_id(&stdout), "--format", "html"],
+    let html = ok(store_cmd(
         dir.path(),
-    );
+        &["export", &saved_id(&stdout), "--format", "html"],
+    ))
+    .await;
     for label in [
         "SLO attainment vs concurrency",
         "C* = 1",
@@ -346,7 +331,7 @@ async fn the_answer_names_the_resource_the_server_metrics_point_to() {
     );
     // An exporter that never answers costs the GPU figures, nothing else; the saved probes
     // keep the server's readings per level.
-    let shown = saved_run(&stdout, dir.path());
+    let shown = saved_run(&stdout, dir.path()).await;
     assert!(
         shown.contains("no GPU reading") && shown.contains("c=2 (vLLM): running"),
         "{shown}"

@@ -6,6 +6,7 @@ use serde_json::Value;
 use llm_loadtest_sim::{BatchParams, SimConfig};
 
 use crate::run_cli::cmd;
+use crate::store_support::{cmd as store_cmd, ok, saved_id};
 use crate::support::sim;
 
 /// `run` with the server's metrics scraped: its result, its output, and where the result file is.
@@ -52,22 +53,9 @@ async fn run_in(
         c.arg(m);
     }
     c.arg("--output").arg(&out_file);
-    let out = tokio::task::spawn_blocking(move || c.output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(c).await;
     let result = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap()).unwrap();
-    (
-        result,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        out_file,
-    )
+    (result, stdout, out_file)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,22 +100,10 @@ async fn scraped_queue_and_kv_use_follow_the_batch_limit() {
     );
     // The report draws the readings over time.
     let store = dir.path().join("store");
-    let data_dir = |mut c: std::process::Command| {
-        c.arg("--data-dir").arg(&store);
-        c.output().unwrap()
-    };
-    let imported = data_dir({
-        let mut c = cmd(&["import"]);
-        c.arg(&file);
-        c
-    });
-    let said = String::from_utf8_lossy(&imported.stdout);
-    let id = said
-        .split_whitespace()
-        .last()
-        .unwrap_or_else(|| panic!("no id in {said}"));
-    let html = data_dir(cmd(&["export", id, "--format", "html"]));
-    let html = String::from_utf8_lossy(&html.stdout);
+    let mut import = store_cmd(&store, &["import"]);
+    import.arg(&file);
+    let id = saved_id(&ok(import).await);
+    let html = ok(store_cmd(&store, &["export", &id, "--format", "html"])).await;
     for title in [
         "Server requests over time",
         "KV-cache use over time",

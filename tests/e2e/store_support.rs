@@ -35,15 +35,18 @@ pub async fn ok(mut c: Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The ID in `run saved as ID (...)` or `imported FILE as ID`.
+/// The ID in `run saved as ID (...)`, `probes saved as run ID: ...` (`recommend`) or
+/// `imported FILE as ID`.
 pub fn saved_id(stdout: &str) -> String {
     stdout
         .lines()
         .find_map(|l| {
             l.strip_prefix("run saved as ")
+                .or_else(|| l.strip_prefix("probes saved as run "))
                 .or_else(|| l.split_once(" as ").map(|(_, rest)| rest))
         })
         .and_then(|rest| rest.split_whitespace().next())
+        .map(|id| id.trim_end_matches(':'))
         .unwrap_or_else(|| panic!("no run ID in: {stdout}"))
         .to_string()
 }

@@ -83,3 +83,37 @@ pub async fn run(spec: &RunSpec) -> RunOutput {
         .await
         .expect("the run starts")
 }
+
+/// Builds the crate in `crate_dir`, which is not a member of this workspace, as its author would:
+/// `cargo build` with `args`, into `target_dir`, without the settings the outer cargo passes
+/// down (flags, target dir, target, wrapper). Panics with cargo's stderr when it fails.
+pub fn cargo_build_outside(
+    crate_dir: &std::path::Path,
+    args: &[&str],
+    target_dir: &std::path::Path,
+) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(crate_dir)
+        .arg("build")
+        .args(args)
+        .arg("--target-dir")
+        .arg(target_dir);
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "building {} failed:\n{}",
+        crate_dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
