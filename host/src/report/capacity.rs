@@ -281,14 +281,7 @@ pub fn chart(rec: &Recommendation) -> Result<Option<Chart>, ChartError> {
         chart
             .draw_series(line.into_iter().map(|p| Circle::new(p, 3, blue.filled())))
             .map_err(|x| e(&x))?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((charts::FONT, 13))
-            .draw()
-            .map_err(|x| e(&x))?;
+        charts::legend(&mut chart, SeriesLabelPosition::LowerLeft, &title)?;
         root.present().map_err(|x| e(&x))?;
     }
     Ok(Some(Chart {

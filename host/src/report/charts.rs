@@ -66,6 +66,22 @@ pub(super) fn colour(i: usize) -> RGBColor {
     COLOURS[i % COLOURS.len()]
 }
 
+/// The legend every chart draws, at `position`.
+pub(super) fn legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+    title: &str,
+) -> Result<(), ChartError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font((FONT, 13))
+        .draw()
+        .map_err(|e| err(title, e))
+}
+
 /// The top of a value axis: headroom above the data for the legend.
 fn upper(max: f64) -> f64 {
     if max.is_finite() && max > 0.0 {
@@ -139,14 +155,7 @@ pub fn by_level(
                 .draw_series(points.into_iter().map(|p| Circle::new(p, 3, c.filled())))
                 .map_err(|e| err(title, e))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(|e| err(title, e))?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, title)?;
         root.present().map_err(|e| err(title, e))?;
     }
     Ok(Some(svg))
@@ -211,14 +220,7 @@ pub fn cdf(title: &str, x_desc: &str, curves: &[Curve]) -> Result<Option<String>
                     PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FONT, 13))
-            .draw()
-            .map_err(|e| err(title, e))?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, title)?;
         root.present().map_err(|e| err(title, e))?;
     }
     Ok(Some(svg))

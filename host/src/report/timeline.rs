@@ -70,14 +70,7 @@ fn over_time(
                     PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((charts::FONT, 13))
-            .draw()
-            .map_err(|x| e(&x))?;
+        charts::legend(&mut chart, SeriesLabelPosition::UpperRight, title)?;
         root.present().map_err(|x| e(&x))?;
     }
     Ok(Some(svg))
