@@ -289,7 +289,7 @@ pub fn run_document(
         sections.push(Section::Heading("Service-level objectives".into()));
         sections.push(Section::Table(t));
     }
-    if let Some(t) = super::gpu::table(run) {
+    if let Some(t) = super::readings::table(run) {
         sections.push(Section::Heading("GPUs (sampled on this machine)".into()));
         sections.push(Section::Table(t));
     }

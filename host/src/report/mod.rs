@@ -3,9 +3,9 @@
 pub mod capacity;
 pub mod charts;
 pub mod document;
-pub mod gpu;
 pub mod html;
 pub mod markdown;
 pub mod progress;
+pub mod readings;
 pub mod table;
 pub mod timeline;

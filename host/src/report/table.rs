@@ -142,13 +142,13 @@ pub fn notes(result: &RunResult) -> Vec<String> {
     }
     for l in &result.levels {
         if let Some(g) = &l.gpu {
-            out.push(super::gpu::line(&l.label, g));
+            out.push(super::readings::line(&l.label, g));
         }
         if let Some(r) = crate::telemetry::binding::resource(l.gpu.as_ref(), l.server.as_ref()) {
             out.push(format!("{}: likely bound by {r}", l.label));
         }
         if let Some(s) = &l.server {
-            out.push(super::gpu::server_line(
+            out.push(super::readings::server_line(
                 &l.label,
                 result
                     .server_metrics
