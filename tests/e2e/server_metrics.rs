@@ -108,9 +108,35 @@ async fn scraped_queue_and_kv_use_follow_the_batch_limit() {
         "Server requests over time",
         "KV-cache use over time",
         "Client output tokens/s over time",
+        "Client TTFT over time",
     ] {
         assert!(html.contains(title), "{title} missing from the report");
     }
+    // `show` prints them as sparklines, `compare` lays the runs over each other.
+    let shown = ok(store_cmd(&store, &["show", &id])).await;
+    let kv = shown
+        .lines()
+        .find(|l| l.trim_start().starts_with("KV cache "))
+        .unwrap_or_else(|| panic!("no KV sparkline in:\n{shown}"));
+    // The peak column is the full bar, every column between the runs' first and last scrape
+    // is drawn.
+    assert!(kv.contains('█') && kv.contains("peak"), "{kv}");
+    assert!(
+        shown.contains("Server requests over time (requests)"),
+        "{shown}"
+    );
+    let mut again = store_cmd(&store, &["import"]);
+    again.arg(&file);
+    let other = saved_id(&ok(again).await);
+    let cmp = ok(store_cmd(
+        &store,
+        &["compare", &id, &other, "--format", "html"],
+    ))
+    .await;
+    assert!(
+        cmp.contains("GPUs and server over time") && cmp.contains(&format!("{other} waiting")),
+        "the comparison lacks the runs over time"
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -130,6 +156,34 @@ async fn a_metrics_endpoint_that_fails_is_recorded_and_the_run_goes_on() {
         stdout.contains(&format!(
             "scrapes of {dead} failed (first: {dead} could not be reached"
         )),
+        "{stdout}"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_own_ttft_and_itl_quantiles_come_from_its_histogram_buckets() {
+    // 45 ms to the first token, 35 ms between tokens: vLLM's buckets put them in (40, 60] ms
+    // and (25, 50] ms, so the quantiles read from the growth of those buckets over each level
+    // must name exactly those buckets.
+    let server = sim(crate::support::fixed(45, 35)).await;
+    let url = format!("http://{}", server.local_addr());
+    let (r, stdout) = run(&url, None).await;
+    for level in r["levels"].as_array().unwrap() {
+        let s = &level["server"];
+        let bucket = |k: &str, p: &str| {
+            (
+                s[k][p]["bucket_lo_ms"].as_f64(),
+                s[k][p]["bucket_hi_ms"].as_f64(),
+            )
+        };
+        for p in ["p50", "p99"] {
+            assert_eq!(bucket("server_ttft_ms", p), (Some(40.0), Some(60.0)), "{s}");
+            assert_eq!(bucket("server_itl_ms", p), (Some(25.0), Some(50.0)), "{s}");
+        }
+    }
+    assert!(
+        stdout.contains("server TTFT p50 40–60 ms, p99 40–60 ms, ITL p50 25–50 ms"),
         "{stdout}"
     );
     server.shutdown().await.unwrap();

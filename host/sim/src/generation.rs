@@ -155,6 +155,7 @@ impl App {
                 prompt_tokens: req.prompt_tokens,
                 arrival,
                 first_token: None,
+                last_sent: None,
                 sent: 0,
                 stage: Stage::Tokens,
                 active: Some(active),

@@ -83,6 +83,64 @@ pub struct LatenessSummary {
     pub max: Duration,
 }
 
+/// vLLM 0.32's bucket bounds (seconds) for `vllm:time_to_first_token_seconds`, read off its
+/// `/metrics` (tests/fixtures/wire/vllm-tiny-metrics.txt).
+pub(crate) const TTFT_BOUNDS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+];
+/// … and for `vllm:inter_token_latency_seconds`.
+pub(crate) const ITL_BOUNDS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
+    40.0, 80.0,
+];
+
+/// A Prometheus histogram with fixed bounds, as the server it imitates exposes one: what the
+/// server itself measured (bytes handed to the connection minus the request's arrival), for
+/// clients that compare their own view with the server's.
+pub(crate) struct Histogram {
+    bounds: &'static [f64],
+    /// Per bucket, not cumulative; the last is `+Inf`.
+    counts: Box<[AtomicU64]>,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn record(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        let i = self.bounds.partition_point(|&le| le < s);
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_ns
+            .fetch_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// `(le, cumulative count)` for each bound then `+Inf` (as `f64::INFINITY`), and the sum in
+    /// seconds.
+    pub(crate) fn cumulative(&self) -> (Vec<(f64, u64)>, f64) {
+        let mut seen = 0;
+        let buckets = self
+            .bounds
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY))
+            .zip(self.counts.iter())
+            .map(|(le, c)| {
+                seen += c.load(Relaxed);
+                (le, seen)
+            })
+            .collect();
+        (buckets, self.sum_ns.load(Relaxed) as f64 / 1e9)
+    }
+}
+
 /// Shared counters, updated with relaxed atomics (they are statistics, not synchronisation).
 pub(crate) struct Stats {
     pub requests_received: AtomicU64,
@@ -107,6 +165,8 @@ pub(crate) struct Stats {
     pub tokenize_requests: AtomicU64,
     pub first_token_lateness: Lateness,
     pub token_lateness: Lateness,
+    pub ttft: Histogram,
+    pub itl: Histogram,
 }
 
 impl Stats {
@@ -134,6 +194,8 @@ impl Stats {
             tokenize_requests: AtomicU64::new(0),
             first_token_lateness: Lateness::new(),
             token_lateness: Lateness::new(),
+            ttft: Histogram::new(TTFT_BOUNDS),
+            itl: Histogram::new(ITL_BOUNDS),
         }
     }
 
@@ -231,5 +293,17 @@ mod tests {
         assert_eq!(s.p50, Duration::from_micros(30));
         assert_eq!(s.max, Duration::from_micros(45_000));
         assert_eq!(s.p99, Duration::from_micros(45_000));
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_with_prometheus_bounds() {
+        let h = Histogram::new(&[0.01, 0.1]);
+        for ms in [10, 50, 60, 500] {
+            h.record(Duration::from_millis(ms));
+        }
+        let (buckets, sum) = h.cumulative();
+        // `le` is inclusive: 10 ms falls in the 0.01 bucket.
+        assert_eq!(buckets, vec![(0.01, 1), (0.1, 3), (f64::INFINITY, 4)]);
+        assert!((sum - 0.62).abs() < 1e-9);
     }
 }

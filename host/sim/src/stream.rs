@@ -108,6 +108,8 @@ pub(crate) struct Driver<W> {
     pub prompt_tokens: u32,
     pub arrival: Instant,
     pub first_token: Option<Instant>,
+    /// When the last token was handed to the connection, for the server's own ITL.
+    pub last_sent: Option<Instant>,
     pub sent: u32,
     pub stage: Stage,
     /// Held for its `Drop`: counts the stream as active while the body lives.
@@ -172,10 +174,15 @@ impl<W: Wire> Driver<W> {
                     let now = Instant::now();
                     let late = now.saturating_duration_since(scheduled);
                     self.app.stats.token_lateness.record(late);
-                    if i == 0 {
-                        self.first_token = Some(scheduled);
-                        self.app.stats.first_token_lateness.record(late);
+                    match self.last_sent {
+                        None => {
+                            self.first_token = Some(scheduled);
+                            self.app.stats.first_token_lateness.record(late);
+                            self.app.stats.ttft.record(now - self.arrival);
+                        }
+                        Some(prev) => self.app.stats.itl.record(now - prev),
                     }
+                    self.last_sent = Some(now);
                     return Some(Ok(self.frame(out)));
                 }
             }

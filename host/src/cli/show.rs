@@ -54,5 +54,12 @@ pub fn run(args: ShowArgs) -> anyhow::Result<ExitCode> {
     for note in crate::report::table::notes(r) {
         println!("{note}");
     }
+    let over_time = crate::report::timeline::terminal(&run.result_with_records(), 60);
+    if !over_time.is_empty() {
+        println!("\nover time");
+        for line in over_time {
+            println!("{line}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -445,6 +445,21 @@ pub fn comparison_document(cmp: &Comparison, runs: &[StoredRun]) -> Result<Docum
         sections.push(Section::Heading("Charts".into()));
         sections.extend(charts.into_iter().map(Section::Chart));
     }
+    let with_records: Vec<RunResult> = runs.iter().map(StoredRun::result_with_records).collect();
+    let named: Vec<(String, &RunResult)> = runs
+        .iter()
+        .zip(&with_records)
+        .map(|(r, res)| (r.entry.id.clone(), res))
+        .collect();
+    let over_time = super::timeline::overlay(&named)?;
+    if !over_time.is_empty() {
+        sections.push(Section::Heading("GPUs and server over time".into()));
+        sections.push(Section::Paragraph(
+            "Each run on its own clock: seconds from its first GPU sample or metrics scrape."
+                .into(),
+        ));
+        sections.extend(over_time.into_iter().map(Section::Chart));
+    }
     Ok(Document {
         title: format!("llm-loadtest comparison: {}", cmp.ids.join(" vs ")),
         sections,

@@ -4,6 +4,7 @@
 use super::document::{TextTable, gib, num};
 use crate::gpu::LevelGpu;
 use crate::result::RunResult;
+use crate::telemetry::server::{Quantile, Quantiles};
 
 /// One level's GPUs in a sentence.
 pub fn line(label: &str, g: &LevelGpu) -> String {
@@ -76,12 +77,27 @@ pub fn server_line(
     if let Some(h) = s.prefix_cache_hit_pct {
         parts.push(format!("prefix-cache hits {h:.0} %"));
     }
-    if let Some(t) = s.server_mean_ttft_ms {
-        parts.push(format!("server mean TTFT {} ms", num(t)));
-    }
-    if let Some(t) = s.server_mean_itl_ms {
-        parts.push(format!("ITL {} ms", num(t)));
-    }
+    // The buckets the quantiles fall in where the server exposes buckets (an interpolated
+    // value would claim a precision the histogram does not have), its means otherwise.
+    let bucket = |q: Quantile| match q.bucket_hi_ms {
+        Some(hi) => format!("{}–{}", num(q.bucket_lo_ms), num(hi)),
+        None => format!("> {}", num(q.bucket_lo_ms)),
+    };
+    let timing = |what: &str, q: Option<Quantiles>, mean: Option<f64>| match (q, mean) {
+        (Some(q), _) => Some(format!(
+            "{what} p50 {} ms, p99 {} ms",
+            bucket(q.p50),
+            bucket(q.p99)
+        )),
+        (None, Some(m)) => Some(format!("{what} mean {} ms", num(m))),
+        (None, None) => None,
+    };
+    parts.extend(timing(
+        "server TTFT",
+        s.server_ttft_ms,
+        s.server_mean_ttft_ms,
+    ));
+    parts.extend(timing("ITL", s.server_itl_ms, s.server_mean_itl_ms));
     if s.failed_scrapes > 0 {
         parts.push(format!(
             "{} of {} scrapes failed",

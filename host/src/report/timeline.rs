@@ -1,10 +1,21 @@
-//! The readings beside a run over time: GPU utilisation and power, the server's running and
-//! waiting requests and its KV-cache use, each level's start marked, on the run's own time axis
-//! (seconds from the first reading of each source).
+//! The readings beside a run over time: the client's throughput and TTFT, GPU utilisation,
+//! memory and power, the server's running and waiting requests and its KV-cache use, each
+//! level's start marked, on the run's own time axis (seconds from the first reading of each
+//! source). [`series`] gathers the curves once; the reports draw them as SVG, `compare` lays
+//! the runs over each other, and `show` prints them as terminal sparklines.
 use plotters::prelude::*;
 
 use super::charts::{self, Chart, ChartError, Curve};
 use crate::result::RunResult;
+
+/// One chart's worth of curves over seconds, with the levels' starts.
+pub struct Series {
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub unit: &'static str,
+    pub curves: Vec<Curve>,
+    pub levels: Vec<(f64, String)>,
+}
 
 /// Lines over time with the levels' starts marked; `None` when no curve has a point.
 fn over_time(
@@ -84,69 +95,104 @@ fn marks(run: &RunResult, offsets: &[f64]) -> Vec<(f64, String)> {
         .collect()
 }
 
-fn push(out: &mut Vec<Chart>, slug: &str, title: &str, svg: Option<String>) {
-    if let Some(svg) = svg {
-        out.push(Chart {
-            slug: slug.to_owned(),
-            title: title.to_owned(),
-            svg,
-        });
-    }
-}
-
-/// Output tokens per second the client received, in one-second bins on the clock whose level
-/// starts are `offsets`: each request's tokens counted when its response ended. Empty without
+/// Per one-second bin on the clock whose level starts are `offsets`, what `fold` makes of the
+/// values `at` gives each measured request (`(seconds into its level, value)`). Empty without
 /// the requests' records.
-fn client_tokens_per_s(run: &RunResult, offsets: &[f64]) -> Vec<(f64, f64)> {
-    let mut bins: std::collections::BTreeMap<u64, f64> = std::collections::BTreeMap::new();
+fn binned(
+    run: &RunResult,
+    offsets: &[f64],
+    at: fn(&crate::metrics::RequestRecord) -> Option<(f64, f64)>,
+    fold: fn(&mut [f64]) -> f64,
+    fill_gaps: bool,
+) -> Vec<(f64, f64)> {
+    let mut bins: std::collections::BTreeMap<u64, Vec<f64>> = std::collections::BTreeMap::new();
     for (level, start) in run.levels.iter().zip(offsets) {
-        for r in level.requests.iter().flatten() {
-            let end = start + r.send_s + r.latency_ms / 1e3;
-            *bins.entry(end.max(0.0) as u64).or_default() += f64::from(r.output_tokens);
+        for r in level.requests.iter().flatten().filter(|r| !r.warmup) {
+            if let Some((t, v)) = at(r) {
+                bins.entry((start + t).max(0.0) as u64).or_default().push(v);
+            }
         }
     }
     let (Some(&first), Some(&last)) = (bins.keys().next(), bins.keys().next_back()) else {
         return Vec::new();
     };
-    (first..=last)
-        .map(|b| (b as f64 + 0.5, bins.get(&b).copied().unwrap_or(0.0)))
-        .collect()
+    let mut out = Vec::new();
+    for b in first..=last {
+        match bins.get_mut(&b) {
+            Some(v) => out.push((b as f64 + 0.5, fold(v))),
+            None if fill_gaps => out.push((b as f64 + 0.5, 0.0)),
+            None => {}
+        }
+    }
+    out
 }
 
-/// The run's telemetry charts: none when nothing was read beside it.
-pub fn charts(run: &RunResult) -> Result<Vec<Chart>, ChartError> {
+fn sum(v: &mut [f64]) -> f64 {
+    v.iter().sum()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The run's curves over time: none when nothing was read beside it (the time axis is a
+/// reader's clock).
+pub fn series(run: &RunResult) -> Vec<Series> {
     let mut out = Vec::new();
-    // The client's throughput on the first reader's clock, beside what it read.
     let clock = run
         .gpu
         .as_ref()
         .map(|g| &g.level_offsets_s)
         .or(run.server_metrics.as_ref().map(|m| &m.level_offsets_s));
     if let Some(offsets) = clock {
-        let title = "Client output tokens/s over time";
-        let svg = over_time(
-            title,
-            "tokens/s",
-            &[Curve {
+        let levels = marks(run, offsets);
+        // Each request's tokens counted when its response ended.
+        let tokens = binned(
+            run,
+            offsets,
+            |r| Some((r.send_s + r.latency_ms / 1e3, f64::from(r.output_tokens))),
+            sum,
+            true,
+        );
+        out.push(Series {
+            slug: "client-throughput-time",
+            title: "Client output tokens/s over time",
+            unit: "tokens/s",
+            curves: vec![Curve {
                 name: "received".into(),
-                points: client_tokens_per_s(run, offsets),
+                points: tokens,
             }],
-            &marks(run, offsets),
-        )?;
-        push(&mut out, "client-throughput-time", title, svg);
+            levels: levels.clone(),
+        });
+        // Each request's TTFT placed when its first token came.
+        let ttft = binned(
+            run,
+            offsets,
+            |r| r.ttft_ms.map(|t| (r.send_s + t / 1e3, t)),
+            median,
+            false,
+        );
+        out.push(Series {
+            slug: "client-ttft-time",
+            title: "Client TTFT over time",
+            unit: "ms (median per second)",
+            curves: vec![Curve {
+                name: "TTFT".into(),
+                points: ttft,
+            }],
+            levels,
+        });
     }
     if let Some(g) = &run.gpu {
         let levels = marks(run, &g.level_offsets_s);
-        let indices: Vec<u32> = {
-            let mut v: Vec<u32> = g
-                .samples
-                .iter()
-                .flat_map(|s| s.gpus.iter().map(|r| r.index))
-                .collect();
-            v.sort_unstable();
-            v.dedup();
-            v
-        };
+        let mut indices: Vec<u32> = g
+            .samples
+            .iter()
+            .flat_map(|s| s.gpus.iter().map(|r| r.index))
+            .collect();
+        indices.sort_unstable();
+        indices.dedup();
         let per_gpu = |f: fn(&crate::gpu::Reading) -> Option<f64>| -> Vec<Curve> {
             indices
                 .iter()
@@ -163,17 +209,29 @@ pub fn charts(run: &RunResult) -> Result<Vec<Chart>, ChartError> {
                 })
                 .collect()
         };
-        let title = "GPU utilisation over time";
-        let svg = over_time(
-            title,
-            "SM busy %",
-            &per_gpu(|r| r.sm_utilization_pct.map(f64::from)),
-            &levels,
-        )?;
-        push(&mut out, "gpu-utilisation-time", title, svg);
-        let title = "GPU power over time";
-        let svg = over_time(title, "W", &per_gpu(|r| r.power_w), &levels)?;
-        push(&mut out, "gpu-power-time", title, svg);
+        out.extend([
+            Series {
+                slug: "gpu-utilisation-time",
+                title: "GPU utilisation over time",
+                unit: "SM busy %",
+                curves: per_gpu(|r| r.sm_utilization_pct.map(f64::from)),
+                levels: levels.clone(),
+            },
+            Series {
+                slug: "gpu-memory-time",
+                title: "GPU memory over time",
+                unit: "GiB used",
+                curves: per_gpu(|r| r.memory_used_bytes.map(|b| b as f64 / (1u64 << 30) as f64)),
+                levels: levels.clone(),
+            },
+            Series {
+                slug: "gpu-power-time",
+                title: "GPU power over time",
+                unit: "W",
+                curves: per_gpu(|r| r.power_w),
+                levels,
+            },
+        ]);
     }
     if let Some(m) = &run.server_metrics {
         let levels = marks(run, &m.level_offsets_s);
@@ -185,25 +243,159 @@ pub fn charts(run: &RunResult) -> Result<Vec<Chart>, ChartError> {
                 .filter_map(|s| Some((s.t_s, f(s)?)))
                 .collect(),
         };
-        let title = "Server requests over time";
-        let svg = over_time(
-            title,
-            "requests",
-            &[
-                curve("running", |s| s.running),
-                curve("waiting", |s| s.waiting),
-            ],
-            &levels,
-        )?;
-        push(&mut out, "server-requests-time", title, svg);
-        let title = "KV-cache use over time";
-        let svg = over_time(
-            title,
-            "% of the KV cache",
-            &[curve("KV cache", |s| s.kv_usage.map(|k| k * 100.0))],
-            &levels,
-        )?;
-        push(&mut out, "kv-cache-time", title, svg);
+        out.extend([
+            Series {
+                slug: "server-requests-time",
+                title: "Server requests over time",
+                unit: "requests",
+                curves: vec![
+                    curve("running", |s| s.running),
+                    curve("waiting", |s| s.waiting),
+                ],
+                levels: levels.clone(),
+            },
+            Series {
+                slug: "kv-cache-time",
+                title: "KV-cache use over time",
+                unit: "% of the KV cache",
+                curves: vec![curve("KV cache", |s| s.kv_usage.map(|k| k * 100.0))],
+                levels,
+            },
+        ]);
     }
-    Ok(out)
+    out.retain(|s| s.curves.iter().any(|c| !c.points.is_empty()));
+    out
+}
+
+fn draw(s: &Series) -> Result<Option<Chart>, ChartError> {
+    Ok(
+        over_time(s.title, s.unit, &s.curves, &s.levels)?.map(|svg| Chart {
+            slug: s.slug.to_owned(),
+            title: s.title.to_owned(),
+            svg,
+        }),
+    )
+}
+
+/// The run's telemetry charts: none when nothing was read beside it.
+pub fn charts(run: &RunResult) -> Result<Vec<Chart>, ChartError> {
+    series(run)
+        .iter()
+        .filter_map(|s| draw(s).transpose())
+        .collect()
+}
+
+/// Several runs over each other, one chart per kind of curve any of them has, each run on its
+/// own clock (seconds from its first reading), named by `runs`' labels. Level marks are left
+/// out: each run has its own.
+pub fn overlay(runs: &[(String, &RunResult)]) -> Result<Vec<Chart>, ChartError> {
+    let all: Vec<(&str, Vec<Series>)> = runs
+        .iter()
+        .map(|(name, r)| (name.as_str(), series(r)))
+        .collect();
+    let mut out: Vec<Series> = Vec::new();
+    for (name, list) in all {
+        for s in list {
+            let curves = s.curves.into_iter().map(|c| Curve {
+                name: format!("{name} {}", c.name),
+                points: c.points,
+            });
+            match out.iter_mut().find(|o| o.slug == s.slug) {
+                Some(o) => o.curves.extend(curves),
+                None => out.push(Series {
+                    curves: curves.collect(),
+                    levels: Vec::new(),
+                    ..s
+                }),
+            }
+        }
+    }
+    out.iter().filter_map(|s| draw(s).transpose()).collect()
+}
+
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// A curve as one line of block characters, `width` columns over `[0, x_max]`, each column the
+/// highest value that falls in it (so a short peak is not averaged away), scaled to `y_max`.
+/// Readings are periodic, so a column between two readings holds the last one, as a gauge
+/// does; columns before the first reading are blank.
+pub fn sparkline(points: &[(f64, f64)], x_max: f64, y_max: f64, width: usize) -> String {
+    let mut cols: Vec<Option<f64>> = vec![None; width];
+    for &(x, y) in points {
+        let i = ((x / x_max.max(1e-9)) * width as f64) as usize;
+        let c = &mut cols[i.min(width - 1)];
+        *c = Some(c.map_or(y, |v: f64| v.max(y)));
+    }
+    let mut last = None;
+    for c in &mut cols {
+        match c {
+            Some(v) => last = Some(*v),
+            None => *c = last,
+        }
+    }
+    cols.iter()
+        .map(|c| match c {
+            None => ' ',
+            Some(v) => {
+                let share = if y_max > 0.0 { v / y_max } else { 0.0 };
+                BARS[((share * 8.0) as usize).min(7)]
+            }
+        })
+        .collect()
+}
+
+/// The run's curves for a terminal: per chart, a line of level marks then one sparkline per
+/// curve with its peak. Empty when nothing was read beside the run.
+pub fn terminal(run: &RunResult, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in series(run) {
+        let points = || s.curves.iter().flat_map(|c| c.points.iter());
+        let x_max = points().map(|p| p.0).fold(0.0, f64::max);
+        let y_max = points().map(|p| p.1).fold(0.0, f64::max);
+        out.push(format!("{} ({}), {:.0} s", s.title, s.unit, x_max));
+        let mut marks = vec![' '; width];
+        for (t, _) in &s.levels {
+            let i = ((t / x_max.max(1e-9)) * width as f64) as usize;
+            marks[i.min(width - 1)] = '╷';
+        }
+        let names: Vec<&str> = s.levels.iter().map(|(_, l)| l.as_str()).collect();
+        out.push(format!(
+            "  {:<12} {}  {}",
+            "levels",
+            marks.iter().collect::<String>(),
+            names.join(" → ")
+        ));
+        for c in &s.curves {
+            let peak = c
+                .points
+                .iter()
+                .map(|p| p.1)
+                .fold(f64::NEG_INFINITY, f64::max);
+            if !peak.is_finite() {
+                continue;
+            }
+            out.push(format!(
+                "  {:<12} {}  peak {}",
+                c.name,
+                sparkline(&c.points, x_max, y_max, width),
+                super::document::num(peak)
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sparkline_keeps_each_columns_peak_and_holds_between_readings() {
+        let points = [(0.0, 0.0), (0.4, 8.0), (1.0, 4.0), (3.9, 8.0)];
+        // Four columns of one second each: 8 is the top bar, 4 half way, held through 2–3 s.
+        assert_eq!(sparkline(&points, 4.0, 8.0, 4), "█▅▅█");
+        assert_eq!(sparkline(&[], 4.0, 8.0, 3), "   ");
+        assert_eq!(sparkline(&[(3.5, 8.0)], 4.0, 8.0, 4), "   █");
+        assert_eq!(sparkline(&[(1.0, 0.0)], 1.0, 0.0, 2), " ▁");
+    }
 }

@@ -72,6 +72,8 @@ mod tests {
             cached_prompt_tokens: None,
             server_mean_ttft_ms: None,
             server_mean_itl_ms: None,
+            server_ttft_ms: None,
+            server_itl_ms: None,
         }
     }
 

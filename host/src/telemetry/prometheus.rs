@@ -49,23 +49,45 @@ impl Endpoint {
     }
 }
 
-/// One family's value: a number, or a histogram's sum and count.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One family's value: a number, or a histogram's sum, count and cumulative buckets.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Number(f64),
-    Histogram { sum: f64, count: f64 },
+    Histogram(Histogram),
+}
+
+/// A histogram as Prometheus exposes it: cumulative counts by upper bound (`le`), ascending,
+/// the last usually `+Inf`. Summaries have no buckets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram {
+    pub sum: f64,
+    pub count: f64,
+    pub buckets: Vec<(f64, f64)>,
+}
+
+impl Histogram {
+    /// Series of one family add up bucket by bucket; bounds one series lacks are dropped, as a
+    /// sum over them would be wrong.
+    fn add(mut self, other: Histogram) -> Histogram {
+        self.sum += other.sum;
+        self.count += other.count;
+        self.buckets = self
+            .buckets
+            .iter()
+            .filter_map(|&(le, n)| {
+                let m = other.buckets.iter().find(|b| b.0 == le)?.1;
+                Some((le, n + m))
+            })
+            .collect();
+        self
+    }
 }
 
 impl Value {
     fn add(self, other: Value) -> Value {
         match (self, other) {
             (Value::Number(a), Value::Number(b)) => Value::Number(a + b),
-            (Value::Histogram { sum: s1, count: c1 }, Value::Histogram { sum: s2, count: c2 }) => {
-                Value::Histogram {
-                    sum: s1 + s2,
-                    count: c1 + c2,
-                }
-            }
+            (Value::Histogram(a), Value::Histogram(b)) => Value::Histogram(a.add(b)),
             (a, _) => a,
         }
     }
@@ -91,14 +113,24 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
             let value = match &sample.value {
                 PrometheusValue::Unknown(n) | PrometheusValue::Gauge(n) => Value::Number(number(n)),
                 PrometheusValue::Counter(c) => Value::Number(number(&c.value)),
-                PrometheusValue::Histogram(h) => Value::Histogram {
-                    sum: h.sum.as_ref().map_or(0.0, number),
-                    count: h.count.unwrap_or(0) as f64,
-                },
-                PrometheusValue::Summary(s) => Value::Histogram {
+                PrometheusValue::Histogram(h) => {
+                    let mut buckets: Vec<(f64, f64)> = h
+                        .buckets
+                        .iter()
+                        .map(|b| (b.upper_bound, number(&b.count)))
+                        .collect();
+                    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    Value::Histogram(Histogram {
+                        sum: h.sum.as_ref().map_or(0.0, number),
+                        count: h.count.unwrap_or(0) as f64,
+                        buckets,
+                    })
+                }
+                PrometheusValue::Summary(s) => Value::Histogram(Histogram {
                     sum: s.sum.as_ref().map_or(0.0, number),
                     count: s.count.unwrap_or(0) as f64,
-                },
+                    buckets: Vec::new(),
+                }),
             };
             let labels = sample
                 .get_labelset()
@@ -122,7 +154,7 @@ impl Exposition {
         self.series
             .iter()
             .filter(|(n, _, _)| n == family || Some(n.as_str()) == bare)
-            .map(|(_, _, v)| *v)
+            .map(|(_, _, v)| v.clone())
             .reduce(Value::add)
     }
 
@@ -130,7 +162,7 @@ impl Exposition {
     pub fn number(&self, family: &str) -> Option<f64> {
         match self.total(family)? {
             Value::Number(n) => Some(n),
-            Value::Histogram { .. } => None,
+            Value::Histogram(_) => None,
         }
     }
 
@@ -184,10 +216,11 @@ vllm:time_to_first_token_seconds_count{engine=\"0\"} 4.0\n";
         assert_eq!(e.number("vllm:num_preemptions_total"), Some(7.0));
         assert_eq!(
             e.total("vllm:time_to_first_token_seconds"),
-            Some(Value::Histogram {
+            Some(Value::Histogram(Histogram {
                 sum: 0.5,
-                count: 4.0
-            })
+                count: 4.0,
+                buckets: vec![(0.1, 2.0), (f64::INFINITY, 4.0)],
+            }))
         );
         assert_eq!(e.number("vllm:absent"), None);
         assert!(e.has_prefix("vllm:"));

@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Periodic;
-use super::prometheus::{Endpoint, Exposition, Value};
+use super::prometheus::{Endpoint, Exposition, Histogram, Value};
 use crate::engine::Target;
 
 /// The metric names of one server software. Counters are cumulative; `kv_usage` is a share
@@ -124,17 +124,30 @@ pub struct Scrape {
     pub ttft_count: Option<f64>,
     pub itl_sum_s: Option<f64>,
     pub itl_count: Option<f64>,
+    /// The histograms' finite buckets, `(upper bound s, cumulative count)`: `+Inf`'s count is
+    /// the count above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ttft_buckets: Vec<(f64, f64)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub itl_buckets: Vec<(f64, f64)>,
 }
 
 /// The values `names` picks out of `e`.
 pub fn read(e: &Exposition, names: &Names, t_s: f64) -> Scrape {
     let num = |n: Option<&str>| n.and_then(|n| e.number(n));
     let hist = |n: Option<&str>| match n.and_then(|n| e.total(n)) {
-        Some(Value::Histogram { sum, count }) => (Some(sum), Some(count)),
-        _ => (None, None),
+        Some(Value::Histogram(Histogram {
+            sum,
+            count,
+            mut buckets,
+        })) => {
+            buckets.retain(|b| b.0.is_finite());
+            (Some(sum), Some(count), buckets)
+        }
+        _ => (None, None, Vec::new()),
     };
-    let (ttft_sum_s, ttft_count) = hist(names.ttft);
-    let (itl_sum_s, itl_count) = hist(names.itl);
+    let (ttft_sum_s, ttft_count, ttft_buckets) = hist(names.ttft);
+    let (itl_sum_s, itl_count, itl_buckets) = hist(names.itl);
     Scrape {
         t_s,
         error: None,
@@ -149,6 +162,8 @@ pub fn read(e: &Exposition, names: &Names, t_s: f64) -> Scrape {
         ttft_count,
         itl_sum_s,
         itl_count,
+        ttft_buckets,
+        itl_buckets,
     }
 }
 
@@ -221,6 +236,71 @@ pub struct ServerLevel {
     /// The server's own mean TTFT and ITL over the requests it finished in the window.
     pub server_mean_ttft_ms: Option<f64>,
     pub server_mean_itl_ms: Option<f64>,
+    /// Their median and p99, from the growth of the server's histogram buckets over the window:
+    /// as exact as the server's bucket bounds (vLLM's TTFT buckets are 40, 60, 80, 100, 250 ms
+    /// …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_ttft_ms: Option<Quantiles>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_itl_ms: Option<Quantiles>,
+}
+
+/// A median and a 99th percentile, ms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Quantiles {
+    pub p50: Quantile,
+    pub p99: Quantile,
+}
+
+/// A quantile of a Prometheus histogram: the bucket it falls in, which is all the histogram
+/// knows, and a value interpolated inside it as `histogram_quantile` (and so Grafana) gives
+/// it, which assumes the observations spread evenly over the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Quantile {
+    pub interpolated_ms: f64,
+    pub bucket_lo_ms: f64,
+    /// `None`: above the highest finite bound (`interpolated_ms` is then that bound).
+    pub bucket_hi_ms: Option<f64>,
+}
+
+/// The `q` quantile of the observations counted between two scrapes of one histogram:
+/// `buckets` are the growth of each finite bucket, `total` the growth of the count. `None`
+/// when nothing was observed. Values in the buckets' unit.
+fn quantile(buckets: &[(f64, f64)], total: f64, q: f64) -> Option<Quantile> {
+    if total <= 0.0 || buckets.is_empty() {
+        return None;
+    }
+    let rank = q * total;
+    let (mut lo, mut below) = (0.0, 0.0);
+    for &(le, n) in buckets {
+        if n >= rank && n > below {
+            let share = (rank - below) / (n - below);
+            return Some(Quantile {
+                interpolated_ms: lo + (le - lo) * share.max(0.0),
+                bucket_lo_ms: lo,
+                bucket_hi_ms: Some(le),
+            });
+        }
+        (lo, below) = (le, n);
+    }
+    Some(Quantile {
+        interpolated_ms: lo,
+        bucket_lo_ms: lo,
+        bucket_hi_ms: None,
+    })
+}
+
+/// The growth of a histogram between two scrapes, `None` when their bucket bounds differ
+/// (the server restarted with other buckets) or a counter went back (it restarted).
+fn growth(first: &[(f64, f64)], last: &[(f64, f64)], count: f64) -> Option<Vec<(f64, f64)>> {
+    if first.len() != last.len() || count < 0.0 {
+        return None;
+    }
+    first
+        .iter()
+        .zip(last)
+        .map(|(a, b)| (a.0 == b.0 && b.1 >= a.1).then_some((b.0, b.1 - a.1)))
+        .collect()
 }
 
 fn stats(values: &[f64]) -> (Option<f64>, Option<f64>) {
@@ -281,7 +361,42 @@ pub fn level(scrapes: &[Scrape], from_s: f64, to_s: f64) -> ServerLevel {
         cached_prompt_tokens: delta(|s| s.cached_prompt_tokens),
         server_mean_ttft_ms: ratio(delta(|s| s.ttft_sum_s), delta(|s| s.ttft_count), 1e3),
         server_mean_itl_ms: ratio(delta(|s| s.itl_sum_s), delta(|s| s.itl_count), 1e3),
+        server_ttft_ms: histogram(scrapes, from_s, to_s, |s| (s.ttft_count, &s.ttft_buckets)),
+        server_itl_ms: histogram(scrapes, from_s, to_s, |s| (s.itl_count, &s.itl_buckets)),
     }
+}
+
+/// A histogram's finite buckets: `(upper bound, cumulative count)`, ascending.
+type Buckets = [(f64, f64)];
+
+/// The window's median and p99 of one of the server's histograms, ms.
+fn histogram(
+    scrapes: &[Scrape],
+    from_s: f64,
+    to_s: f64,
+    f: fn(&Scrape) -> (Option<f64>, &Buckets),
+) -> Option<Quantiles> {
+    let last_at = |t: f64| {
+        scrapes
+            .iter()
+            .filter(|s| s.t_s <= t && s.error.is_none())
+            .filter_map(|s| match f(s) {
+                (Some(count), buckets) if !buckets.is_empty() => Some((count, buckets)),
+                _ => None,
+            })
+            .next_back()
+    };
+    let (c0, b0) = last_at(from_s)?;
+    let (c1, b1) = last_at(to_s)?;
+    let total = c1 - c0;
+    let grown: Vec<(f64, f64)> = growth(b0, b1, total)?
+        .into_iter()
+        .map(|(le, n)| (le * 1e3, n))
+        .collect();
+    Some(Quantiles {
+        p50: quantile(&grown, total, 0.50)?,
+        p99: quantile(&grown, total, 0.99)?,
+    })
 }
 
 #[cfg(test)]
@@ -305,6 +420,10 @@ mod tests {
         assert_eq!(s.ttft_count, Some(5.0));
         assert!(s.ttft_sum_s.unwrap() > 0.0 && s.itl_count.is_some());
         assert!(s.prefix_cache_queries.is_some() && s.cached_prompt_tokens.is_some());
+        // vLLM 0.32's TTFT buckets, +Inf left to the count.
+        assert_eq!(s.ttft_buckets.first().map(|b| b.0), Some(0.001));
+        assert!(s.ttft_buckets.iter().all(|b| b.0.is_finite() && b.1 <= 5.0));
+        assert!(!s.itl_buckets.is_empty());
 
         let e = parse(&fixture("llama-tiny-metrics.txt")).unwrap();
         let names = recognise(&e).expect("llama.cpp");
@@ -348,5 +467,55 @@ mod tests {
         // (4 − 1) s over (30 − 10) requests.
         assert_eq!(l.server_mean_ttft_ms, Some(150.0));
         assert_eq!(l.prefix_cache_hit_pct, None);
+        assert_eq!(l.server_ttft_ms, None, "no buckets were scraped");
+    }
+
+    #[test]
+    fn quantiles_name_their_bucket_and_interpolate_inside_it_as_prometheus_does() {
+        let b = [(100.0, 5.0), (200.0, 10.0)];
+        let at = |total: f64, q: f64| quantile(&b, total, q).unwrap();
+        let p50 = at(10.0, 0.5);
+        assert_eq!((p50.bucket_lo_ms, p50.bucket_hi_ms), (0.0, Some(100.0)));
+        assert_eq!(p50.interpolated_ms, 100.0);
+        let p99 = at(10.0, 0.99);
+        assert_eq!((p99.bucket_lo_ms, p99.bucket_hi_ms), (100.0, Some(200.0)));
+        assert!((p99.interpolated_ms - 198.0).abs() < 1e-9);
+        // Two observations above the last finite bound: p99 is above it.
+        let over = at(12.0, 0.99);
+        assert_eq!((over.bucket_lo_ms, over.bucket_hi_ms), (200.0, None));
+        assert_eq!(quantile(&b, 0.0, 0.5), None);
+        // An empty first bucket: the median lies in the second.
+        let q = quantile(&[(100.0, 0.0), (300.0, 4.0)], 4.0, 0.5).unwrap();
+        assert_eq!((q.bucket_lo_ms, q.interpolated_ms), (100.0, 200.0));
+    }
+
+    #[test]
+    fn a_level_takes_the_growth_of_the_server_histogram_over_its_window() {
+        let at = |t_s: f64, count: f64, buckets: Vec<(f64, f64)>| Scrape {
+            t_s,
+            ttft_count: Some(count),
+            ttft_buckets: buckets,
+            ..Scrape::default()
+        };
+        // 100 requests before the level, all under 40 ms; the level's 10 lie in 40–60 ms.
+        let scrapes = [
+            at(
+                0.0,
+                100.0,
+                vec![(0.04, 100.0), (0.06, 100.0), (0.08, 100.0)],
+            ),
+            at(
+                5.0,
+                110.0,
+                vec![(0.04, 100.0), (0.06, 110.0), (0.08, 110.0)],
+            ),
+        ];
+        let q = level(&scrapes, 0.0, 5.0).server_ttft_ms.unwrap();
+        assert_eq!((q.p50.bucket_lo_ms, q.p50.bucket_hi_ms), (40.0, Some(60.0)));
+        assert!((q.p50.interpolated_ms - 50.0).abs() < 1e-9, "{q:?}");
+        assert!((q.p99.interpolated_ms - 59.8).abs() < 1e-9, "{q:?}");
+        // The server restarted with other buckets: no figure rather than a wrong one.
+        let restarted = [scrapes[0].clone(), at(5.0, 3.0, vec![(0.05, 3.0)])];
+        assert_eq!(level(&restarted, 0.0, 5.0).server_ttft_ms, None);
     }
 }

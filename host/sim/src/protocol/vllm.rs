@@ -86,6 +86,33 @@ pub(crate) async fn metrics(State(app): State<App>) -> Response {
             ),
         ],
     );
+    for (name, help, h) in [
+        (
+            "time_to_first_token_seconds",
+            "Histogram of time to first token in seconds.",
+            &s.ttft,
+        ),
+        (
+            "inter_token_latency_seconds",
+            "Histogram of inter-token latency in seconds.",
+            &s.itl,
+        ),
+    ] {
+        let (buckets, sum) = h.cumulative();
+        let _ = writeln!(out, "# HELP vllm:{name} {help}");
+        let _ = writeln!(out, "# TYPE vllm:{name} histogram");
+        for (le, n) in &buckets {
+            let le = if le.is_finite() {
+                format!("{le:?}")
+            } else {
+                "+Inf".to_owned()
+            };
+            let _ = writeln!(out, "vllm:{name}_bucket{{{labels},le=\"{le}\"}} {n}.0");
+        }
+        let count = buckets.last().map_or(0, |b| b.1);
+        let _ = writeln!(out, "vllm:{name}_sum{{{labels}}} {sum:?}");
+        let _ = writeln!(out, "vllm:{name}_count{{{labels}}} {count}.0");
+    }
     let mut r = out.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

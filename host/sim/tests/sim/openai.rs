@@ -219,6 +219,8 @@ async fn models_version_health_and_metrics() {
         "vllm:num_requests_waiting{",
         "vllm:kv_cache_usage_perc{",
         "# TYPE vllm:generation_tokens_total counter",
+        "# TYPE vllm:time_to_first_token_seconds histogram",
+        "vllm:inter_token_latency_seconds_bucket{engine=\"0\",model_name=\"sim-llama\",le=\"0.01\"}",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
