@@ -57,6 +57,10 @@ pub struct RunSpec {
     pub ramp: Duration,
     /// GPUs and server metrics read beside the levels.
     pub telemetry: crate::telemetry::beside::Plan,
+    /// Send one request before the first level and stop on its failure
+    /// ([`engine::preflight`]). The CLI's default; off in [`RunSpec::new`] so that library
+    /// callers count exactly the requests they schedule.
+    pub preflight: bool,
 }
 
 impl RunSpec {
@@ -102,6 +106,7 @@ impl RunSpec {
             probe_server_version: true,
             ramp: Duration::ZERO,
             telemetry: crate::telemetry::beside::Plan::default(),
+            preflight: false,
         }
     }
 
@@ -193,6 +198,8 @@ pub enum RunError {
     /// A flag asks for something the adapter cannot send.
     #[error("{0}")]
     Unsupported(String),
+    #[error("{0} (pass --no-preflight to run anyway)")]
+    Preflight(#[from] engine::preflight::PreflightError),
 }
 
 /// Prompts needed when a level is bounded by time: the dataset cycles.
@@ -360,6 +367,19 @@ pub async fn execute_with_sink(
         served_model: std::sync::OnceLock::new(),
         ramp: spec.ramp,
     });
+    if spec.preflight {
+        let text = engine::preflight::PROMPT.to_owned();
+        let prompt = match spec.endpoint {
+            Endpoint::Completions => Prompt::Text(text),
+            Endpoint::Chat => Prompt::Chat(vec![crate::plugin::Message {
+                role: "user".to_owned(),
+                content: text,
+            }]),
+        };
+        let request = spec.generation_request(&model, prompt, 1);
+        let took = engine::preflight::check(&ctx, request).await?;
+        tracing::info!("pre-flight request answered in {took:?}");
+    }
     // Started after the prompts are ready and before the first level: the readings span the
     // levels and nothing before them.
     let beside = Beside::start(&spec.telemetry, &spec.headers, spec.api_key.as_deref())

@@ -13,6 +13,7 @@ mod recommend_cli;
 mod run_cli;
 mod run_connections;
 mod run_errors;
+mod run_exits;
 mod run_metric_modes;
 mod run_metrics;
 mod run_protocols;

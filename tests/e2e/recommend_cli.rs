@@ -119,16 +119,37 @@ async fn a_target_met_at_the_largest_probe_says_at_least() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_answers_nothing_exits_1_and_keeps_the_probe() {
+async fn a_server_that_answers_nothing_exits_1_at_the_pre_flight_or_keeps_the_probe() {
     // A port that was just free: nothing listens there.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let dir = tempfile::tempdir().unwrap();
+    // By default the pre-flight request says so before any probe.
     let out = recommend(
         &url,
         dir.path(),
         &["--slo", "ttft:1s", "--peak-concurrency", "10"],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("the pre-flight request failed (connect): could not connect to")
+            && stderr.contains("--no-preflight"),
+        "{stderr}"
+    );
+    // Without it, the first probe finds out, and is kept.
+    let out = recommend(
+        &url,
+        dir.path(),
+        &[
+            "--slo",
+            "ttft:1s",
+            "--peak-concurrency",
+            "10",
+            "--no-preflight",
+        ],
     )
     .await;
     let (stdout, stderr) = text(&out);

@@ -21,6 +21,9 @@ use crate::tokenize::TokenizerChoice;
 pub const EXIT_SLO_GATE: u8 = 3;
 /// Exit code after Ctrl-C (results measured so far are still written).
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// Exit code when a level ended with no successful request: a dead or refusing server must
+/// not pass a CI gate. Measured figures are still printed, written and saved.
+pub const EXIT_NO_SUCCESS: u8 = 5;
 
 /// Flags of `run`. Every flag can also be set in a `--config` TOML file under
 /// the same name (`request-rate = [2.0, 4.0]`); flags given on the command
@@ -129,6 +132,11 @@ pub struct RunArgs {
     /// Send non-streaming requests (TTFT is then not measurable).
     #[arg(long)]
     pub no_stream: bool,
+    /// Skip the pre-flight request: by default one short request (one output token, a prompt
+    /// outside the workload) goes first, and the run stops with the server's own error text
+    /// if it fails (wrong model, 401, nothing listening).
+    #[arg(long)]
+    pub no_preflight: bool,
     /// Which streamed chunks are token arrivals: `content` (chunks with text, when a user
     /// sees output) or `vllm` (every chunk with a choice, as vLLM's bench serve times them)
     /// [default: content].
@@ -458,6 +466,7 @@ impl RunArgs {
             allow_unsupported: self.allow_unsupported,
             probe_server_version: true,
             ramp: Duration::ZERO,
+            preflight: !self.no_preflight,
             telemetry: Plan {
                 gpu,
                 server_metrics,
@@ -594,6 +603,19 @@ async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
     );
     if result.interrupted && cancel.is_cancelled() {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    let empty: Vec<&str> = result
+        .levels
+        .iter()
+        .filter(|l| l.summary.requests > 0 && l.summary.completed == 0)
+        .map(|l| l.label.as_str())
+        .collect();
+    if !empty.is_empty() {
+        eprintln!(
+            "error: no request succeeded at {} (exit code {EXIT_NO_SUCCESS}); the errors above say why",
+            empty.join(", ")
+        );
+        return Ok(ExitCode::from(EXIT_NO_SUCCESS));
     }
     if let Some(min) = args.fail_under_attainment {
         let short: Vec<String> = result

@@ -2,6 +2,7 @@
 //! and times every response on byte arrival, before any parsing.
 pub mod client;
 pub mod connection;
+pub mod preflight;
 pub mod progress;
 pub mod request;
 pub mod schedule;

@@ -194,6 +194,8 @@ pub async fn find(
         spec.ramp = cycle_at(concurrency, &measured);
         // The version is the server's, not the probe's: the first probe's result keeps it.
         spec.probe_server_version = template.probe_server_version && probes.is_empty();
+        // One pre-flight before the first probe says whether the server answers at all.
+        spec.preflight = template.preflight && searched.probes.is_empty();
         // Each probe sizes its prompts anew; the server's count is the same every time.
         let (events, _) = broadcast::channel::<ProgressEvent>(64);
         match runner::execute(&spec, runtime, events, cancel.clone()).await {

@@ -73,6 +73,34 @@ pub fn render(result: &RunResult) -> String {
 
 /// Lines worth reading under the table: errors by class, token-count
 /// disagreements, SLO violations.
+/// Share of failed requests above which a level's latencies describe a minority of its
+/// requests: the failures' absence shifts every percentile.
+pub const UNTRUSTED_ERROR_SHARE: f64 = 0.10;
+
+/// Why a level's figures cannot be trusted, if they cannot.
+pub fn untrusted(s: &crate::metrics::LevelSummary) -> Option<String> {
+    if s.requests == 0 {
+        return None;
+    }
+    if s.completed == 0 {
+        return Some(format!(
+            "none of its {} requests succeeded; every figure is empty",
+            s.requests
+        ));
+    }
+    let share = s.failed as f64 / s.requests as f64;
+    (share > UNTRUSTED_ERROR_SHARE).then(|| {
+        format!(
+            "{} of {} requests ({:.0} %, above {:.0} %) failed, and latencies describe only \
+             those that did not",
+            s.failed,
+            s.requests,
+            share * 100.0,
+            UNTRUSTED_ERROR_SHARE * 100.0
+        )
+    })
+}
+
 pub fn notes(result: &RunResult) -> Vec<String> {
     let mut out = Vec::new();
     let settings = &result.settings;
@@ -100,6 +128,12 @@ pub fn notes(result: &RunResult) -> Vec<String> {
     out.extend(workload_lines(result));
     for l in &result.levels {
         let s = &l.summary;
+        if let Some(why) = untrusted(s) {
+            out.push(format!(
+                "{}: these numbers cannot be trusted: {why}",
+                l.label
+            ));
+        }
         for (class, e) in &s.errors {
             out.push(format!(
                 "{}: {} {class} error(s), first: {}",
