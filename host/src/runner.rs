@@ -57,6 +57,8 @@ pub struct RunSpec {
     pub ramp: Duration,
     /// GPUs and server metrics read beside the levels.
     pub telemetry: crate::telemetry::beside::Plan,
+    /// How `https://` servers' certificates are checked.
+    pub tls: engine::tls::TlsOptions,
     /// Send one request before the first level and stop on its failure
     /// ([`engine::preflight`]). The CLI's default; off in [`RunSpec::new`] so that library
     /// callers count exactly the requests they schedule.
@@ -107,6 +109,7 @@ impl RunSpec {
             ramp: Duration::ZERO,
             telemetry: crate::telemetry::beside::Plan::default(),
             preflight: false,
+            tls: engine::tls::TlsOptions::default(),
         }
     }
 
@@ -167,6 +170,10 @@ impl RunSpec {
             unsupported: Vec::new(),
             served_model: None,
             server_version: None,
+            tls: self
+                .server
+                .starts_with("https://")
+                .then(|| self.tls.describe()),
         }
     }
 }
@@ -198,8 +205,9 @@ pub enum RunError {
     /// A flag asks for something the adapter cannot send.
     #[error("{0}")]
     Unsupported(String),
+    /// Not a source: its message is already in this one.
     #[error("{0} (pass --no-preflight to run anyway)")]
-    Preflight(#[from] engine::preflight::PreflightError),
+    Preflight(engine::preflight::PreflightError),
 }
 
 /// Prompts needed when a level is bounded by time: the dataset cycles.
@@ -290,8 +298,9 @@ pub async fn execute_with_sink(
         }
         None => None,
     };
-    let target = Target::new(&spec.server, &spec.headers, spec.api_key.as_deref())?;
-    let client = engine::new_client(1);
+    let target =
+        Target::new(&spec.server, &spec.headers, spec.api_key.as_deref())?.with_tls(&spec.tls)?;
+    let client = engine::new_client(&target, 1)?;
     let model = match &spec.model {
         Some(m) => m.clone(),
         None => engine::client::discover_model(&client, &target)
@@ -357,7 +366,7 @@ pub async fn execute_with_sink(
         .unwrap_or_default();
 
     let ctx = Arc::new(RunContext {
-        pool: engine::ConnectionPool::new(target.authority()),
+        pool: engine::ConnectionPool::new(&target).map_err(engine::ClientError::from)?,
         target,
         adapter: adapter.clone(),
         timeout: spec.timeout,
@@ -377,14 +386,21 @@ pub async fn execute_with_sink(
             }]),
         };
         let request = spec.generation_request(&model, prompt, 1);
-        let took = engine::preflight::check(&ctx, request).await?;
+        let took = engine::preflight::check(&ctx, request)
+            .await
+            .map_err(RunError::Preflight)?;
         tracing::info!("pre-flight request answered in {took:?}");
     }
     // Started after the prompts are ready and before the first level: the readings span the
     // levels and nothing before them.
-    let beside = Beside::start(&spec.telemetry, &spec.headers, spec.api_key.as_deref())
-        .await
-        .map_err(RunError::Unsupported)?;
+    let beside = Beside::start(
+        &spec.telemetry,
+        &spec.headers,
+        spec.api_key.as_deref(),
+        &spec.tls,
+    )
+    .await
+    .map_err(RunError::Unsupported)?;
     let runs = engine::run_levels(ctx.clone(), &spec.levels, events, cancel.clone()).await;
     let ctx_served_model = ctx.served_model.get().cloned();
     let starts: Vec<std::time::Instant> = runs.iter().map(|(_, run)| run.started).collect();

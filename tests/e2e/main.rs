@@ -17,6 +17,7 @@ mod run_exits;
 mod run_metric_modes;
 mod run_metrics;
 mod run_protocols;
+mod run_tls;
 mod run_tokenize;
 mod server_metrics;
 mod store_html;

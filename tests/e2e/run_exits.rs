@@ -97,6 +97,8 @@ async fn a_refused_model_stops_the_run_at_the_pre_flight_with_the_servers_words(
             && stderr.contains("--no-preflight"),
         "{stderr}"
     );
+    // Said once, not repeated by its cause.
+    assert_eq!(stderr.matches("pre-flight").count(), 1, "{stderr}");
     // One generation request reached the server: the pre-flight, not a level of 20.
     assert_eq!(posts.load(Relaxed), 1);
 

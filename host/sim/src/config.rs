@@ -94,6 +94,12 @@ pub struct SimConfig {
     /// sees. Off by default.
     #[arg(long, value_parser = parse_duration, help_heading = "Server behaviour")]
     pub keep_alive_idle: Option<Duration>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key", help_heading = "Server behaviour")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", help_heading = "Server behaviour")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {

@@ -39,10 +39,11 @@ use axum::response::Response;
 use axum::serve::IncomingStream;
 use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::time::{Instant, Sleep};
 
 use crate::stats::Stats;
+use crate::tls::Transport;
 
 /// The last bytes of a chunked HTTP/1.1 body with no trailers.
 const CHUNKED_END: &[u8; 5] = b"0\r\n\r\n";
@@ -50,6 +51,8 @@ const CHUNKED_END: &[u8; 5] = b"0\r\n\r\n";
 /// Accepts connections for axum, counting them and wrapping each in a [`SimConnection`].
 pub(crate) struct SimListener {
     pub inner: TcpListener,
+    /// HTTPS: each connection's handshake runs in its own task (see [`crate::tls`]).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub stats: Arc<Stats>,
     pub close_after_stream: bool,
     /// Close a connection that carries no request for this long.
@@ -70,6 +73,10 @@ impl axum::serve::Listener for SimListener {
                     self.stats.connections_accepted.fetch_add(1, Relaxed);
                     let open = self.stats.connections_open.fetch_add(1, Relaxed) + 1;
                     self.stats.connections_peak.fetch_max(open, Relaxed);
+                    let tcp = match &self.tls {
+                        Some(acceptor) => Transport::Handshaking(Box::new(acceptor.accept(tcp))),
+                        None => Transport::Plain(tcp),
+                    };
                     return (
                         SimConnection {
                             tcp,
@@ -98,7 +105,7 @@ impl axum::serve::Listener for SimListener {
 
 /// One accepted connection.
 pub(crate) struct SimConnection {
-    tcp: TcpStream,
+    tcp: Transport,
     stats: Arc<Stats>,
     close_after_stream: bool,
     /// The last five bytes written, to see a chunked body end.
@@ -307,6 +314,7 @@ impl AsyncWrite for SimConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
 
     #[tokio::test]
     async fn a_chunked_end_split_across_writes_is_seen() {
@@ -316,7 +324,7 @@ mod tests {
         let (tcp, _) = listener.accept().await.unwrap();
         let _client = client.await.unwrap();
         let mut conn = SimConnection {
-            tcp,
+            tcp: Transport::Plain(tcp),
             stats: Arc::new(Stats::new()),
             close_after_stream: true,
             tail: [0; 5],

@@ -41,6 +41,7 @@ mod scheduler;
 mod server;
 mod stats;
 mod stream;
+mod tls;
 mod tokens;
 
 pub use batch_model::{BatchModel, Oversize, StepRecord, Token};

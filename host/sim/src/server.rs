@@ -78,8 +78,18 @@ pub async fn start(
         }
         Timing::Fixed { .. } => (None, None),
     };
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        (None, None) => None,
+        _ => {
+            return Err(SimError::Config(
+                "--tls-cert and --tls-key go together".to_owned(),
+            ));
+        }
+    };
     let listener = SimListener {
         inner: listener,
+        tls,
         stats: Arc::clone(&stats),
         close_after_stream: config.close_after_stream,
         keep_alive_idle: config.keep_alive_idle,

@@ -56,7 +56,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let server = rt.block_on(info::server::gather(&new_client(1), &target));
+    let server = rt.block_on(info::server::gather(&new_client(&target, 1)?, &target));
     let host = info::host::gather();
     let reached = !server.answered.is_empty() || server.version.is_some();
     let info = Info { server, host };

@@ -137,6 +137,14 @@ pub struct RunArgs {
     /// if it fails (wrong model, 401, nothing listening).
     #[arg(long)]
     pub no_preflight: bool,
+    /// Trust the PEM certificates in FILE besides the platform's roots (`https://` servers
+    /// with a private CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not check `https://` servers' certificates (self-signed test servers). Warned, and
+    /// recorded with the result.
+    #[arg(long, conflicts_with = "ca_cert")]
+    pub insecure: bool,
     /// Which streamed chunks are token arrivals: `content` (chunks with text, when a user
     /// sees output) or `vllm` (every chunk with a choice, as vLLM's bench serve times them)
     /// [default: content].
@@ -467,6 +475,10 @@ impl RunArgs {
             probe_server_version: true,
             ramp: Duration::ZERO,
             preflight: !self.no_preflight,
+            tls: crate::engine::tls::TlsOptions {
+                ca_cert: self.ca_cert.clone(),
+                insecure: self.insecure,
+            },
             telemetry: Plan {
                 gpu,
                 server_metrics,
@@ -554,6 +566,7 @@ pub(super) fn cancel_on_ctrl_c(then: &'static str) -> CancellationToken {
 
 async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
     raise_fd_limit();
+    warn_about_transport(&spec);
     let runtime = plugin_runtime(&args)?;
     let cancel = cancel_on_ctrl_c("finishing with what was measured");
     let (tx, rx) = broadcast::channel(1024);
@@ -635,6 +648,34 @@ async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says what the connections will not do that a user might expect: check certificates under
+/// `--insecure`, or go through a proxy named in the environment.
+fn warn_about_transport(spec: &RunSpec) {
+    let https = spec.server.starts_with("https://");
+    if https && spec.tls.insecure {
+        eprintln!(
+            "WARNING: --insecure: {}'s certificate is not checked, so anything on the path can \
+             answer in its place; the result records that it ran insecure",
+            spec.server
+        );
+    }
+    let proxy = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+    ]
+    .into_iter()
+    .find(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+    if let Some(var) = proxy {
+        eprintln!(
+            "note: {var} is set and not used: requests go straight to the server, since a proxy \
+             would add its own latency to every figure (see the README)"
+        );
+    }
 }
 
 fn write_output(path: &Path, format: Option<&str>, out: &runner::RunOutput) -> anyhow::Result<()> {

@@ -1,4 +1,5 @@
 //! The HTTP side of a run: one pooled hyper client, reused connections.
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -7,11 +8,13 @@ use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::ClientConfig;
 
+use super::tls::{self, TlsError, TlsOptions};
 use crate::plugin::HttpRequest;
 
-/// The client used for every request of a run.
-pub type HyperClient = Client<HttpConnector, Full<Bytes>>;
+/// The client for the requests around a run (HTTP or HTTPS).
+pub type HyperClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -23,6 +26,8 @@ pub enum ClientError {
     Method(String),
     #[error("the adapter's path `{path}` does not form a URL with `{base}`")]
     Path { base: String, path: String },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Where requests go and what every request carries.
@@ -32,6 +37,8 @@ pub struct Target {
     authority: String,
     base_path: String,
     headers: HeaderMap,
+    /// For `https://` servers: how their certificates are checked.
+    tls: Option<Arc<ClientConfig>>,
 }
 
 impl std::fmt::Debug for Target {
@@ -60,15 +67,16 @@ impl Target {
                 reason: e.to_string(),
             })?;
         let scheme = uri.scheme_str().unwrap_or("http").to_string();
-        if scheme != "http" {
-            return Err(ClientError::Url {
-                url: url.to_string(),
-                reason: format!(
-                    "scheme `{scheme}` is not supported; use http:// (put TLS in front with a \
-                     local proxy if the server only speaks https)"
-                ),
-            });
-        }
+        let tls = match scheme.as_str() {
+            "http" => None,
+            "https" => Some(tls::default_config()?),
+            _ => {
+                return Err(ClientError::Url {
+                    url: url.to_string(),
+                    reason: format!("scheme `{scheme}` is not supported; use http:// or https://"),
+                });
+            }
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| ClientError::Url {
@@ -105,7 +113,30 @@ impl Target {
             authority,
             base_path,
             headers: map,
+            tls,
         })
+    }
+
+    /// Checks an `https://` server's certificate as `opts` say; no effect on `http://`.
+    pub fn with_tls(mut self, opts: &TlsOptions) -> Result<Target, ClientError> {
+        if self.tls.is_some() {
+            self.tls = Some(tls::client_config(opts)?);
+        }
+        Ok(self)
+    }
+
+    /// The TLS configuration of an `https://` server.
+    pub fn tls(&self) -> Option<&Arc<ClientConfig>> {
+        self.tls.as_ref()
+    }
+
+    /// The server's port: the URL's, or the scheme's own.
+    pub fn port(&self) -> u16 {
+        match self.authority.rsplit_once(':') {
+            Some((_, p)) if !p.contains(']') => p.parse().unwrap_or(0),
+            _ if self.tls.is_some() => 443,
+            _ => 80,
+        }
     }
 
     /// `host:port` of the server.
@@ -165,18 +196,33 @@ impl Target {
     }
 }
 
-/// A client for the few requests around a run (model discovery); the run's own requests
-/// go through [`super::ConnectionPool`], which keeps its connections to the level's needs.
-pub fn new_client(max_idle: usize) -> HyperClient {
+/// A client for the few requests around a run (model discovery) to `target`, with its TLS
+/// settings; the run's own requests go through [`super::ConnectionPool`], which keeps its
+/// connections to the level's needs.
+pub fn new_client(target: &Target, max_idle: usize) -> Result<HyperClient, ClientError> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_keepalive(Some(Duration::from_secs(60)));
     connector.set_connect_timeout(Some(Duration::from_secs(10)));
-    Client::builder(TokioExecutor::new())
+    connector.enforce_http(false);
+    // hyper-rustls asks for a configuration even for http:// URLs, which never use it.
+    let config = match &target.tls {
+        Some(c) => c.clone(),
+        None => tls::default_config()?,
+    };
+    // hyper-rustls sets ALPN from `enable_http1` and refuses (panics on) a preset list.
+    let mut config = (*config).clone();
+    config.alpn_protocols.clear();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(super::connection::IDLE_TIMEOUT)
         .pool_max_idle_per_host(max_idle)
         .retry_canceled_requests(true)
-        .build(connector)
+        .build(connector))
 }
 
 /// Ask an OpenAI-compatible server which model it serves (`/v1/models`),
@@ -328,8 +374,21 @@ mod tests {
     }
 
     #[test]
+    fn https_targets_carry_tls_and_default_to_port_443() {
+        let t = Target::new("https://models.example.com/v1", &[], None).unwrap();
+        assert!(t.tls().is_some());
+        assert_eq!(t.port(), 443);
+        assert_eq!(Target::new("http://x", &[], None).unwrap().port(), 80);
+        assert_eq!(
+            Target::new("https://x:8443", &[], None).unwrap().port(),
+            8443
+        );
+        assert!(Target::new("http://x", &[], None).unwrap().tls().is_none());
+    }
+
+    #[test]
     fn bad_urls_are_errors() {
-        assert!(Target::new("https://x", &[], None).is_err());
+        assert!(Target::new("ftp://x", &[], None).is_err());
         assert!(Target::new("not a url", &[], None).is_err());
         assert!(Target::new("http://x", &[("bad header".into(), "v".into())], None).is_err());
     }

@@ -30,6 +30,8 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
+use super::Target;
+use super::tls::TlsError;
 use crate::metrics::ConnectionUse;
 
 /// A connection idle this long is not reused: below the 5 s keep-alive of uvicorn (vLLM,
@@ -71,6 +73,11 @@ struct Idle {
 /// Connections to one server (`host:port`).
 pub struct ConnectionPool {
     authority: String,
+    /// `https://`: the configuration and the name asked for by SNI and checked.
+    tls: Option<(
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    )>,
     idle: Mutex<VecDeque<Idle>>,
     /// Reused connections that answered, and that died unanswered.
     reuse_answered: AtomicU64,
@@ -86,22 +93,31 @@ impl std::fmt::Debug for ConnectionPool {
 }
 
 impl ConnectionPool {
-    /// A pool for `authority` (`host:port`; port 80 when none is given).
-    pub fn new(authority: &str) -> Self {
+    /// A pool for `target`'s server, over TLS for `https://`.
+    pub fn new(target: &Target) -> Result<Self, TlsError> {
+        let authority = target.authority();
+        let tls = match target.tls() {
+            Some(config) => Some((
+                tokio_rustls::TlsConnector::from(config.clone()),
+                super::tls::server_name(authority)?,
+            )),
+            None => None,
+        };
         let authority = if authority
             .rsplit_once(':')
             .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         {
             authority.to_string()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{}", target.port())
         };
-        Self {
+        Ok(Self {
             authority,
+            tls,
             idle: Mutex::new(VecDeque::new()),
             reuse_answered: AtomicU64::new(0),
             reuse_died: AtomicU64::new(0),
-        }
+        })
     }
 
     /// Whether this server has been seen to close every connection after one response.
@@ -201,6 +217,7 @@ impl ConnectionPool {
             authority: self.authority.clone(),
             reason,
         };
+        let started = Instant::now();
         let tcp = tokio::time::timeout(
             CONNECT_TIMEOUT,
             tokio::net::TcpStream::connect(&self.authority),
@@ -208,17 +225,28 @@ impl ConnectionPool {
         .await
         .map_err(|_| connect_error(format!("no connection within {CONNECT_TIMEOUT:?}")))?
         .map_err(|e| connect_error(e.to_string()))?;
+        used.connect_us = Some(micros(started.elapsed()));
         // Without TCP_NODELAY a small request can wait for a delayed ACK (40 ms).
         tcp.set_nodelay(true)
             .map_err(|e| connect_error(e.to_string()))?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| connect_error(error_chain(&e)))?;
-        tokio::spawn(async move {
-            // Ends when the lease is dropped or the server closes; errors reach the request.
-            let _ = connection.await;
-        });
-        Ok(Lease { sender })
+        let sender = match &self.tls {
+            None => handshake(tcp).await,
+            Some((connector, name)) => {
+                let started = Instant::now();
+                let stream =
+                    tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name.clone(), tcp))
+                        .await
+                        .map_err(|_| {
+                            connect_error(format!("no TLS handshake within {CONNECT_TIMEOUT:?}"))
+                        })?
+                        .map_err(|e| connect_error(format!("TLS handshake failed: {e}")))?;
+                used.tls_handshake_us = Some(micros(started.elapsed()));
+                handshake(stream).await
+            }
+        };
+        Ok(Lease {
+            sender: sender.map_err(|e| connect_error(error_chain(&e)))?,
+        })
     }
 
     fn send_error(&self, e: &hyper::Error) -> SendError {
@@ -246,6 +274,23 @@ impl ConnectionPool {
         }
         request
     }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// HTTP/1.1 over `io`, its connection driven by a task of its own.
+async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, hyper::Error>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        // Ends when the lease is dropped or the server closes; errors reach the request.
+        let _ = connection.await;
+    });
+    Ok(sender)
 }
 
 /// Whether a failed send got no response at all: the connection closed or broke under it.

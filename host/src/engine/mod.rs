@@ -6,6 +6,7 @@ pub mod preflight;
 pub mod progress;
 pub mod request;
 pub mod schedule;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -68,6 +68,13 @@ pub struct ConnectionUse {
     pub retries: u32,
     /// Idle connections found closed by the server, or idle too long, and dropped first.
     pub stale: u32,
+    /// For the last connection opened for it: the TCP connect, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_us: Option<u64>,
+    /// … and its TLS handshake (`https://`), µs. Both lie inside the request's TTFT and
+    /// latency, as in vLLM's bench serve, and are reported apart so they are not hidden there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_handshake_us: Option<u64>,
 }
 
 /// A classified failure with the server's or the transport's words.

@@ -67,6 +67,31 @@ pub struct ConnectionCounts {
     pub retries: u64,
     /// Idle connections dropped before reuse: closed by the server, or idle too long.
     pub stale: u64,
+    /// TCP connects timed (one per request that opened a connection) and their total, µs.
+    #[serde(default)]
+    pub connects_timed: u64,
+    #[serde(default)]
+    pub connect_us_total: u64,
+    /// TLS handshakes (`https://`), their total and longest, µs.
+    #[serde(default)]
+    pub tls_handshakes: u64,
+    #[serde(default)]
+    pub tls_handshake_us_total: u64,
+    #[serde(default)]
+    pub tls_handshake_us_max: u64,
+}
+
+impl ConnectionCounts {
+    /// Mean TCP connect and TLS handshake, ms, where any was timed.
+    pub fn mean_connect_ms(&self) -> Option<f64> {
+        (self.connects_timed > 0)
+            .then(|| self.connect_us_total as f64 / self.connects_timed as f64 / 1e3)
+    }
+
+    pub fn mean_tls_handshake_ms(&self) -> Option<f64> {
+        (self.tls_handshakes > 0)
+            .then(|| self.tls_handshake_us_total as f64 / self.tls_handshakes as f64 / 1e3)
+    }
 }
 
 /// SLO results of a level.
@@ -206,6 +231,15 @@ impl LevelSummary {
             s.connections.reused += u64::from(c.reused);
             s.connections.retries += u64::from(c.retries);
             s.connections.stale += u64::from(c.stale);
+            if let Some(us) = c.connect_us {
+                s.connections.connects_timed += 1;
+                s.connections.connect_us_total += us;
+            }
+            if let Some(us) = c.tls_handshake_us {
+                s.connections.tls_handshakes += 1;
+                s.connections.tls_handshake_us_total += us;
+                s.connections.tls_handshake_us_max = s.connections.tls_handshake_us_max.max(us);
+            }
         }
         s.token_count_check = token_count_check(&ok);
         s.workload = WorkloadCheck::of(&ok);
@@ -419,11 +453,15 @@ mod tests {
             ok(0.0, 1.0, 2.0, 3),
         ];
         recs[0].connection.opened = 1;
+        recs[0].connection.connect_us = Some(300);
+        recs[0].connection.tls_handshake_us = Some(4_000);
         recs[1].connection = crate::metrics::ConnectionUse {
             reused: true,
             opened: 1,
             retries: 1,
             stale: 1,
+            connect_us: Some(100),
+            tls_handshake_us: Some(2_000),
         };
         recs[2].connection.reused = true;
         recs[2].warmup = true;
@@ -434,9 +472,16 @@ mod tests {
                 opened: 2,
                 reused: 1,
                 retries: 1,
-                stale: 1
+                stale: 1,
+                connects_timed: 2,
+                connect_us_total: 400,
+                tls_handshakes: 2,
+                tls_handshake_us_total: 6_000,
+                tls_handshake_us_max: 4_000,
             }
         );
+        assert_eq!(c.mean_connect_ms(), Some(0.2));
+        assert_eq!(c.mean_tls_handshake_ms(), Some(3.0));
     }
 
     #[test]

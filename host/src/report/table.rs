@@ -134,6 +134,23 @@ pub fn notes(result: &RunResult) -> Vec<String> {
                 l.label
             ));
         }
+        if let Some(tls) = s.connections.mean_tls_handshake_ms() {
+            out.push(format!(
+                "{}: {} TLS handshake{}, mean {:.1} ms (max {:.1} ms), after a mean {:.1} ms TCP \
+                 connect; each request that opened a connection has both inside its TTFT, as in \
+                 vLLM's bench serve",
+                l.label,
+                s.connections.tls_handshakes,
+                if s.connections.tls_handshakes == 1 {
+                    ""
+                } else {
+                    "s"
+                },
+                tls,
+                s.connections.tls_handshake_us_max as f64 / 1e3,
+                s.connections.mean_connect_ms().unwrap_or(0.0),
+            ));
+        }
         for (class, e) in &s.errors {
             out.push(format!(
                 "{}: {} {class} error(s), first: {}",

@@ -376,6 +376,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
             unsupported: Vec::new(),
             served_model: None,
             server_version: None,
+            tls: None,
         },
         adapter: PluginRef {
             name: backend,

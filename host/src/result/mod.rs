@@ -77,6 +77,10 @@ pub struct RunSettings {
     /// (`vLLM 0.32.0`); absent when it said none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_version: Option<String>,
+    /// How an `https://` server's certificate was checked (`--insecure`: it was not); absent
+    /// for `http://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
 }
 
 /// One load level's outcome.

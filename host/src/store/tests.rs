@@ -74,6 +74,7 @@ pub(crate) fn sample_run(
             unsupported: Vec::new(),
             served_model: None,
             server_version: None,
+            tls: None,
         },
         adapter: PluginRef {
             name: "vllm".into(),

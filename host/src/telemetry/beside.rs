@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::engine::Target;
+use crate::engine::tls::TlsOptions;
 use crate::gpu::dcgm::DcgmSampler;
 use crate::gpu::{LevelGpu, Sample, Sampler};
 use crate::result::{GpuTelemetry, ServerTelemetry};
@@ -44,6 +45,7 @@ pub fn split_url(
     url: &str,
     headers: &[(String, String)],
     api_key: Option<&str>,
+    tls: &TlsOptions,
 ) -> Result<(Target, String), String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
     let base = format!(
@@ -51,7 +53,9 @@ pub fn split_url(
         uri.scheme_str().unwrap_or("http"),
         uri.authority().map_or("", |a| a.as_str())
     );
-    let target = Target::new(&base, headers, api_key).map_err(|e| e.to_string())?;
+    let target = Target::new(&base, headers, api_key)
+        .and_then(|t| t.with_tls(tls))
+        .map_err(|e| e.to_string())?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     Ok((target, path))
 }
@@ -86,6 +90,7 @@ impl Beside {
         plan: &Plan,
         headers: &[(String, String)],
         api_key: Option<&str>,
+        tls: &TlsOptions,
     ) -> Result<Beside, String> {
         let thread = |what: &str, e: std::io::Error| {
             format!("{what}: the reading thread did not start: {e}")
@@ -96,7 +101,7 @@ impl Beside {
             Some(GpuPlan::Dcgm { url, interval }) => {
                 // An exporter sits beside the GPUs, not behind the server's authentication.
                 let (target, path) =
-                    split_url(url, &[], None).map_err(|e| format!("--gpu-metrics {e}"))?;
+                    split_url(url, &[], None, tls).map_err(|e| format!("--gpu-metrics {e}"))?;
                 let s = DcgmSampler::start(target, path, *interval)
                     .map_err(|e| thread("--gpu-metrics", e))?;
                 Some((GpuSampler::Dcgm(s, url.clone()), *interval))
@@ -106,7 +111,7 @@ impl Beside {
             None => None,
             Some((url, interval)) => {
                 // The server's own headers and key: one authentication usually guards both.
-                let (target, path) = split_url(url, headers, api_key)
+                let (target, path) = split_url(url, headers, api_key, tls)
                     .map_err(|e| format!("--server-metrics {e}"))?;
                 let s = Scraper::start(target, path, *interval)
                     .map_err(|e| thread("--server-metrics", e))?;

@@ -29,7 +29,7 @@ impl Endpoint {
             rt: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?,
-            client: crate::engine::new_client(1),
+            client: crate::engine::new_client(&target, 1).map_err(std::io::Error::other)?,
             target,
             path,
             timeout,

@@ -38,6 +38,8 @@ pub enum ResolveError {
     NoServerTokenizer { adapter: String },
     #[error("--tokenizer server: {0}")]
     Server(CountError),
+    #[error(transparent)]
+    Client(#[from] crate::engine::ClientError),
 }
 
 /// Loads or probes what `choice` names. `auto` uses the server when its adapter can ask it and
@@ -78,7 +80,7 @@ pub async fn resolve(
             let strict = *choice == TokenizerChoice::Server;
             let counter = ServerCounter::new(
                 adapter.clone(),
-                new_client(COUNT_CONNECTIONS),
+                new_client(target, COUNT_CONNECTIONS)?,
                 target.clone(),
                 model.to_owned(),
             );
