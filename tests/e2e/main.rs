@@ -23,5 +23,6 @@ mod server_metrics;
 mod store_html;
 mod store_kill;
 mod store_roundtrip;
+mod store_shared;
 mod store_support;
 mod support;

@@ -8,6 +8,7 @@
 //! Two versions guard against misreading: the store's layout version (a key
 //! in the `meta` tree, checked on open) and the result schema version inside
 //! every stored run (checked on every read).
+pub mod journal;
 pub mod recorder;
 mod recover;
 pub mod run_id;
@@ -47,8 +48,8 @@ pub enum StoreError {
     #[error("cannot open the store in {path}: {reason}")]
     Open { path: PathBuf, reason: String },
     #[error(
-        "the store in {path} is in use by another llm-loadtest process (a run saving to it?); \
-         wait for it to finish, or pass another --data-dir"
+        "the store in {path} stayed locked by another llm-loadtest process for 30 s (one \
+         moving a very large run in?); try again, or pass another --data-dir"
     )]
     Locked { path: PathBuf },
     #[error(
@@ -82,6 +83,8 @@ pub enum StoreError {
     },
     #[error("store I/O failed: {0}")]
     Io(#[from] sled::Error),
+    #[error("run journal {path}: {reason}")]
+    Journal { path: PathBuf, reason: String },
     #[error("a store task failed: {0}")]
     Task(String),
 }
@@ -193,10 +196,13 @@ pub trait Store: Send + Sync {
     fn delete(&self, id: &str) -> Result<bool, StoreError>;
     /// Make everything written so far durable.
     fn flush(&self) -> Result<(), StoreError>;
+    /// The data directory the store lives in (run journals sit beside it).
+    fn data_dir(&self) -> &Path;
 }
 
 /// Open (creating if needed) the store in `dir`, then mark interrupted any
-/// run whose process died mid-way.
+/// run whose process died mid-way. Hold it only as long as the command needs it: runs in
+/// progress in other processes open it too, for moments (see [`journal`]).
 pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
     let store = SledStore::open(dir)?;
     recover::mark_dead_runs(&store)?;
@@ -306,7 +312,14 @@ pub fn load(store: &dyn Store, id_or_prefix: &str) -> Result<StoredRun, StoreErr
     let entry = store
         .entry(&id)?
         .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-    let records = store.records(&id)?;
+    let mut records = store.records(&id)?;
+    // A run still going keeps its records in its journal until it ends.
+    if entry.status == RunStatus::Running {
+        let path = journal::path(store.data_dir(), &id);
+        if let Ok(j) = journal::read(&path) {
+            records = j.records;
+        }
+    }
     Ok(StoredRun { entry, records })
 }
 

@@ -1,26 +1,26 @@
 //! Saving a run while it goes.
 //!
-//! The engine sends each record as it completes ([`RecordSink`]); a writer
-//! task gathers them and writes one sled batch per [`BATCH_RECORDS`] records
-//! or per [`BATCH_INTERVAL`], whichever comes first, and makes them durable
-//! at most once a second, at the end of each level and at exit. A killed run
-//! so loses at most about a second of records, and the next open of the
-//! store marks it interrupted. When the run ends, its result and the settled
-//! records (client token counts are taken after each level) replace what was
-//! written on the way.
-use std::sync::Arc;
+//! The engine sends each record as it completes ([`RecordSink`]); a writer task appends them
+//! to the run's journal (see [`super::journal`]) and makes them durable at most once a second,
+//! at the end of each level and at exit. The store itself is opened only twice, for moments:
+//! to register the run as `running` when it starts, and to move the result and its settled
+//! records (client token counts are taken after each level) in when it ends. In between,
+//! `history`, `show` or a second run in other processes open the store freely. A killed run
+//! so loses at most about a second of records, and the next open of the store recovers it.
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
+use super::journal::Writer;
 use super::{PlannedLevel, RunEntry, RunOrigin, RunStatus, Store, StoreError, run_id};
 use crate::engine::{ProgressEvent, RecordSink};
 use crate::metrics::RequestRecord;
 use crate::result::{PluginRef, RunResult, SCHEMA_VERSION, ToolInfo};
 use crate::runner::{RunOutput, RunSpec};
 
-/// Records per sled batch.
+/// Records appended between two looks at the clock.
 pub const BATCH_RECORDS: usize = 256;
 /// Longest a completed record waits before it is written.
 pub const BATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -29,10 +29,10 @@ const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Saves one run: created before the run starts, finished after it.
 pub struct Recorder {
-    store: Arc<dyn Store>,
+    data_dir: PathBuf,
     entry: RunEntry,
     sink: Option<RecordSink>,
-    task: JoinHandle<Result<u64, StoreError>>,
+    task: JoinHandle<Result<(u64, Writer), StoreError>>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -95,28 +95,45 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| StoreError::Task(e.to_string()))?
 }
 
+/// Opens the store in `data_dir` for one piece of work, and closes it.
+async fn with_store<T: Send + 'static>(
+    data_dir: &Path,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let dir = data_dir.to_path_buf();
+    blocking(move || {
+        let store = super::open(&dir)?;
+        let out = f(&store)?;
+        store.flush()?;
+        Ok(out)
+    })
+    .await
+}
+
 impl Recorder {
-    /// Save the run's entry as `running` and start the writer. `events` is
-    /// a subscription to the run's progress (level ends trigger a flush).
-    /// Call inside a Tokio runtime.
+    /// Creates the run's journal, registers the run as `running` in the store in
+    /// `data_dir`, and starts the writer. `events` is a subscription to the run's progress
+    /// (level ends trigger an fsync). Call inside a Tokio runtime.
     pub async fn start(
-        store: Arc<dyn Store>,
+        data_dir: &Path,
         spec: &RunSpec,
         events: broadcast::Receiver<ProgressEvent>,
     ) -> Result<Recorder, StoreError> {
         let entry = draft_entry(spec);
+        // The journal first, locked: an open of the store that sees the run `running` also
+        // sees that its writer lives.
+        let writer = {
+            let (dir, entry) = (data_dir.to_path_buf(), entry.clone());
+            blocking(move || Writer::create(&dir, &entry)).await?
+        };
         {
-            let (store, entry) = (store.clone(), entry.clone());
-            blocking(move || {
-                store.put_entry(&entry)?;
-                store.flush()
-            })
-            .await?;
+            let entry = entry.clone();
+            with_store(data_dir, move |store| store.put_entry(&entry)).await?;
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(write_loop(store.clone(), entry.clone(), rx, events));
+        let task = tokio::spawn(write_loop(writer, entry.id.clone(), rx, events));
         Ok(Recorder {
-            store,
+            data_dir: data_dir.to_path_buf(),
             entry,
             sink: Some(RecordSink::new(tx)),
             task,
@@ -132,19 +149,21 @@ impl Recorder {
         self.sink.take()
     }
 
-    /// Write the final result and settled records, and mark the run
-    /// complete or interrupted. `None`: the run could not start; its entry
-    /// is removed, as nothing was measured.
+    /// Moves the final result and settled records into the store, marks the run complete
+    /// or interrupted, and deletes the journal. `None`: the run could not start; its entry
+    /// is removed, as nothing was measured. If the store cannot be written, the journal
+    /// stays, and the next open of the store recovers the run from it.
     pub async fn finish(mut self, out: Option<&RunOutput>) -> Result<RunStatus, StoreError> {
         drop(self.sink.take());
-        let streamed = self
+        let (streamed, writer) = self
             .task
             .await
             .map_err(|e| StoreError::Task(e.to_string()))??;
-        let store = self.store.clone();
         let id = self.entry.id.clone();
         let Some(out) = out else {
-            blocking(move || store.delete(&id).map(|_| ())).await?;
+            let gone = id.clone();
+            with_store(&self.data_dir, move |store| store.delete(&gone).map(|_| ())).await?;
+            blocking(move || writer.remove()).await?;
             return Ok(RunStatus::Interrupted);
         };
         let mut entry = self.entry;
@@ -160,72 +179,46 @@ impl Recorder {
         };
         let status = entry.status;
         let records = out.records.clone();
-        blocking(move || {
+        with_store(&self.data_dir, move |store| {
             for (i, recs) in records.iter().enumerate() {
                 store.put_records(&entry.id, i, recs)?;
             }
-            store.put_entry(&entry)?;
-            store.flush()
+            store.put_entry(&entry)
         })
         .await?;
+        blocking(move || writer.remove()).await?;
         tracing::debug!(run = %id, streamed, "run saved");
         Ok(status)
     }
 }
 
-async fn write_batch(
-    store: &Arc<dyn Store>,
-    entry: &mut RunEntry,
-    buf: &mut Vec<(usize, RequestRecord)>,
-    flush: bool,
-) -> Result<u64, StoreError> {
-    if buf.is_empty() && !flush {
-        return Ok(0);
-    }
-    let batch = std::mem::take(buf);
-    let n = batch.len() as u64;
-    entry.updated_at = crate::result::now_rfc3339();
-    let (store, entry) = (store.clone(), entry.clone());
-    blocking(move || {
-        let mut by_level: std::collections::BTreeMap<usize, Vec<RequestRecord>> =
-            Default::default();
-        for (level, mut r) in batch {
-            // The server's count where it gave one; the client's count
-            // replaces it when the level ends.
-            r.settle_output_tokens();
-            by_level.entry(level).or_default().push(r);
-        }
-        for (level, recs) in &by_level {
-            store.put_records(&entry.id, *level, recs)?;
-        }
-        store.put_entry(&entry)?;
-        if flush {
-            store.flush()?;
-        }
-        Ok(n)
-    })
-    .await
-}
-
+/// Appends records to the journal as they come, fsyncing at most once a second and at each
+/// level's end; gives the journal back when the sink closes.
 async fn write_loop(
-    store: Arc<dyn Store>,
-    mut entry: RunEntry,
+    mut writer: Writer,
+    id: String,
     mut rx: mpsc::UnboundedReceiver<(usize, RequestRecord)>,
     mut events: broadcast::Receiver<ProgressEvent>,
-) -> Result<u64, StoreError> {
-    let mut buf: Vec<(usize, RequestRecord)> = Vec::new();
+) -> Result<(u64, Writer), StoreError> {
     let (mut written, mut durable) = (0u64, 0u64);
     let mut last_flush = Instant::now();
     let mut tick = tokio::time::interval(BATCH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut events_open = true;
+    let append = |writer: &mut Writer, (level, mut r): (usize, RequestRecord)| {
+        // The server's count where it gave one; the client's count replaces it when the
+        // run is moved into the store.
+        r.settle_output_tokens();
+        writer.append(level, &r)
+    };
     loop {
         let mut level_end = false;
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(m) => {
-                    buf.push(m);
-                    if buf.len() < BATCH_RECORDS {
+                    append(&mut writer, m)?;
+                    written += 1;
+                    if written % BATCH_RECORDS as u64 != 0 {
                         continue;
                     }
                 }
@@ -236,7 +229,8 @@ async fn write_loop(
                 Ok(ProgressEvent::LevelFinished(_)) => {
                     // Every record of the level was sent before this event.
                     while let Ok(m) = rx.try_recv() {
-                        buf.push(m);
+                        append(&mut writer, m)?;
+                        written += 1;
                     }
                     level_end = true;
                 }
@@ -247,40 +241,30 @@ async fn write_loop(
                 }
             },
         }
-        let pending = written + buf.len() as u64 > durable;
-        let flush = level_end || (pending && last_flush.elapsed() >= FLUSH_INTERVAL);
-        if buf.is_empty() && !flush {
-            continue;
-        }
-        written += write_batch(&store, &mut entry, &mut buf, flush).await?;
+        let flush = written > durable && (level_end || last_flush.elapsed() >= FLUSH_INTERVAL);
         if flush {
+            writer = blocking(move || writer.sync().map(|()| writer)).await?;
             last_flush = Instant::now();
-            if written > durable {
-                durable = written;
-                tracing::info!(run = %entry.id, saved = durable, "records saved");
-            }
+            durable = written;
+            tracing::info!(run = %id, saved = durable, "records saved");
         }
     }
-    written += write_batch(&store, &mut entry, &mut buf, true).await?;
+    writer = blocking(move || writer.sync().map(|()| writer)).await?;
     if written > durable {
-        tracing::info!(run = %entry.id, saved = written, "records saved");
+        tracing::info!(run = %id, saved = written, "records saved");
     }
-    Ok(written)
+    Ok((written, writer))
 }
 
-/// `run`'s start: open the store in `data_dir` (or the default) and start
-/// saving; says on stderr under which ID.
+/// `run`'s start: start saving in `data_dir` (or the default); says on stderr under which
+/// ID.
 pub async fn begin(
     data_dir: Option<&std::path::Path>,
     spec: &RunSpec,
     events: broadcast::Receiver<ProgressEvent>,
 ) -> Result<Recorder, StoreError> {
     let dir = super::data_dir_or_default(data_dir)?;
-    let store = {
-        let dir = dir.clone();
-        blocking(move || super::open(&dir)).await?
-    };
-    let recorder = Recorder::start(Arc::new(store), spec, events).await?;
+    let recorder = Recorder::start(&dir, spec, events).await?;
     eprintln!("saving as run {} in {}", recorder.id(), dir.display());
     Ok(recorder)
 }

@@ -1,36 +1,89 @@
 //! Runs whose process died (SIGKILL, power loss, a crash) stay `running` in
-//! the store. sled's exclusive lock means that once we hold the store, no
-//! process is writing to it, so every `running` entry found on open is such
-//! a run: mark it interrupted and rebuild its levels from the records that
-//! reached the disk.
-use super::{RunEntry, RunStatus, Store, StoreError};
+//! the store, their records in a journal nobody holds any more (see `journal`). On
+//! open, every `running` entry whose journal's lock can be taken (its writer is gone) is
+//! such a run: its journal's records move into the store, its levels are rebuilt from them,
+//! it is marked interrupted, and the journal is deleted. A run whose writer still holds its
+//! journal is left alone. A journal with no entry in the store (its process died between
+//! creating the journal and registering the run) is recovered from its own first line.
+use super::{RunEntry, RunStatus, Store, StoreError, journal};
 use crate::engine::Bound;
 use crate::metrics::histogram::LevelHistograms;
 use crate::metrics::{LevelSummary, RequestRecord};
 use crate::result::LevelResult;
 
 pub(super) fn mark_dead_runs(store: &dyn Store) -> Result<(), StoreError> {
-    for id in store.ids()? {
+    let ids = store.ids()?;
+    for id in &ids {
         // An unreadable entry (another schema version) is reported where it
         // is read; it is not ours to rewrite.
-        let Ok(Some(entry)) = store.entry(&id) else {
+        let Ok(Some(entry)) = store.entry(id) else {
             continue;
         };
         if entry.status != RunStatus::Running {
             continue;
         }
-        let records = store.records(&id)?;
-        let rebuilt = rebuild(entry, &records);
-        tracing::info!(run = %id, "marked interrupted: its process is gone");
-        store.put_entry(&rebuilt)?;
+        let path = journal::path(store.data_dir(), id);
+        if path.exists() {
+            if journal::writer_alive(&path) {
+                continue;
+            }
+            recover_journal(store, Some(entry), &path)?;
+        } else {
+            // Written before journals, or its journal is lost: what the store holds.
+            let records = store.records(id)?;
+            store.put_entry(&rebuild(entry, &records, 0))?;
+            tracing::info!(run = %id, "marked interrupted: its process is gone");
+        }
+    }
+    for path in journal::all(store.data_dir()) {
+        let known = path
+            .file_stem()
+            .is_some_and(|s| ids.iter().any(|id| s.to_string_lossy() == id.as_str()));
+        if !known && !journal::writer_alive(&path) {
+            recover_journal(store, None, &path)?;
+        }
     }
     store.flush()
+}
+
+/// Moves a dead run's journal into the store as an interrupted run, then deletes it. An
+/// unreadable journal is left where it is, and said.
+fn recover_journal(
+    store: &dyn Store,
+    entry: Option<RunEntry>,
+    path: &std::path::Path,
+) -> Result<(), StoreError> {
+    let contents = match journal::read(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("a dead run's journal could not be read, left in place: {e}");
+            return Ok(());
+        }
+    };
+    let entry = entry.unwrap_or(contents.entry);
+    for (level, recs) in contents.records.iter().enumerate() {
+        store.put_records(&entry.id, level, recs)?;
+    }
+    let records = store.records(&entry.id)?;
+    let id = entry.id.clone();
+    store.put_entry(&rebuild(entry, &records, contents.unreadable))?;
+    store.flush()?;
+    std::fs::remove_file(path).map_err(|e| StoreError::Journal {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    tracing::info!(run = %id, "marked interrupted: its process is gone");
+    Ok(())
 }
 
 /// The entry of a dead run, its levels summarised from its saved records.
 /// SLO verdicts need the policy plugin and the objectives of the run, which
 /// died with it, so rebuilt levels carry no goodput.
-pub(super) fn rebuild(mut entry: RunEntry, records: &[Vec<RequestRecord>]) -> RunEntry {
+pub(super) fn rebuild(
+    mut entry: RunEntry,
+    records: &[Vec<RequestRecord>],
+    torn_lines: usize,
+) -> RunEntry {
     let last = records.iter().rposition(|r| !r.is_empty());
     let mut levels = Vec::new();
     for (i, plan) in entry.plans.iter().enumerate() {
@@ -62,9 +115,14 @@ pub(super) fn rebuild(mut entry: RunEntry, records: &[Vec<RequestRecord>]) -> Ru
         });
     }
     let saved: usize = records.iter().map(Vec::len).sum();
+    let torn = if torn_lines > 0 {
+        format!(" ({torn_lines} torn journal line(s) skipped)")
+    } else {
+        String::new()
+    };
     entry.note = Some(format!(
         "the process writing it (pid {}) stopped before the run finished; \
-         levels rebuilt from the {saved} request records saved",
+         levels rebuilt from the {saved} request records saved{torn}",
         entry.pid
     ));
     entry.status = RunStatus::Interrupted;

@@ -9,7 +9,8 @@
 //!   one run from reaching another.
 //!
 //! sled takes an exclusive file lock on open, so while this store is open no
-//! other process can be writing to it.
+//! other process can be writing to it; every process holds it only for moments (runs in
+//! progress write to journals, see `journal`), and an open waits for the lock.
 use std::path::{Path, PathBuf};
 
 use super::{RunEntry, STORE_SCHEMA_VERSION, Store, StoreError, decode_entry};
@@ -18,6 +19,7 @@ use crate::metrics::RequestRecord;
 const VERSION_KEY: &[u8] = b"schema_version";
 
 pub struct SledStore {
+    data_dir: PathBuf,
     path: PathBuf,
     db: sled::Db,
     runs: sled::Tree,
@@ -40,10 +42,12 @@ impl std::fmt::Debug for SledStore {
 /// That hold ends by itself within milliseconds, but when is sled's internal affair with no
 /// event to wait on, so the open polls the lock; a store another live process holds stays
 /// locked, and is reported as such once the wait is over.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The wait is long enough for another process's moment with the store: a run merging its
+/// journal of some 100,000 records at its end.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
-fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+fn open_db(path: &Path, wait: std::time::Duration) -> Result<sled::Db, StoreError> {
     let started = std::time::Instant::now();
     loop {
         match sled::Config::new()
@@ -53,7 +57,7 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
         {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
-                if started.elapsed() >= LOCK_WAIT {
+                if started.elapsed() >= wait {
                     return Err(StoreError::Locked {
                         path: path.to_path_buf(),
                     });
@@ -87,12 +91,17 @@ impl SledStore {
     /// Open the store under `dir` (the data directory), creating it when
     /// absent. Refuses another layout version instead of misreading it.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        Self::open_waiting(dir, LOCK_WAIT)
+    }
+
+    /// [`SledStore::open`], waiting at most `wait` for another holder to let go.
+    pub fn open_waiting(dir: &Path, wait: std::time::Duration) -> Result<SledStore, StoreError> {
         let path = dir.join("runs.sled");
         std::fs::create_dir_all(&path).map_err(|e| StoreError::Open {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let db = open_db(&path)?;
+        let db = open_db(&path, wait)?;
         let meta = db.open_tree("meta")?;
         let runs = db.open_tree("runs")?;
         let records = db.open_tree("records")?;
@@ -118,6 +127,7 @@ impl SledStore {
             }
         }
         Ok(SledStore {
+            data_dir: dir.to_path_buf(),
             path,
             db,
             runs,
@@ -230,5 +240,9 @@ impl Store for SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 }

@@ -187,7 +187,8 @@ fn ids_resolve_by_unique_prefix() {
 fn a_second_open_is_refused_while_one_is_open() {
     let dir = tempfile::tempdir().unwrap();
     let _store = open(dir.path()).unwrap();
-    let err = open(dir.path()).unwrap_err();
+    let err =
+        SledStore::open_waiting(dir.path(), std::time::Duration::from_millis(50)).unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     assert!(err.to_string().contains("another llm-loadtest process"));
 }
@@ -232,42 +233,33 @@ fn other_versions_are_refused_not_misread() {
     assert!(err.to_string().contains("matching release"));
 }
 
-#[test]
-fn a_run_left_running_is_marked_interrupted_on_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let (result, recs) = sample_run("m", &["killed"], &[2, 8]);
-    let id = {
-        let store = open(dir.path()).unwrap();
-        let mut draft = result.clone();
-        draft.levels.clear();
-        let entry = RunEntry {
-            id: run_id::new_run_id(),
-            status: RunStatus::Running,
-            origin: RunOrigin::Measured,
-            pid: 4_000_000,
-            updated_at: "2026-01-02T03:04:30.000Z".into(),
-            plans: result
-                .levels
-                .iter()
-                .map(|l| PlannedLevel {
-                    label: l.label.clone(),
-                    load: l.load,
-                    bound: l.bound,
-                    warmup: l.warmup,
-                })
-                .collect(),
-            note: None,
-            result: draft,
-        };
-        store.put_entry(&entry).unwrap();
-        // Level 1 finished; level 2 died after 7 of its 20 requests.
-        store.put_records(&entry.id, 0, &recs[0]).unwrap();
-        store.put_records(&entry.id, 1, &recs[1][..7]).unwrap();
-        store.flush().unwrap();
-        entry.id
-    };
-    let store = open(dir.path()).unwrap();
-    let run = load(&store, &id).unwrap();
+/// The `running` entry of a run planned as `result`'s levels.
+fn running_entry(result: &RunResult) -> RunEntry {
+    let mut draft = result.clone();
+    draft.levels.clear();
+    RunEntry {
+        id: run_id::new_run_id(),
+        status: RunStatus::Running,
+        origin: RunOrigin::Measured,
+        pid: 4_000_000,
+        updated_at: "2026-01-02T03:04:30.000Z".into(),
+        plans: result
+            .levels
+            .iter()
+            .map(|l| PlannedLevel {
+                label: l.label.clone(),
+                load: l.load,
+                bound: l.bound,
+                warmup: l.warmup,
+            })
+            .collect(),
+        note: None,
+        result: draft,
+    }
+}
+
+/// Level 1 finished, level 2 died after 7 of its 20 requests: what recovery must rebuild.
+fn assert_rebuilt(run: &StoredRun, result: &RunResult) {
     assert_eq!(run.entry.status, RunStatus::Interrupted);
     assert!(run.entry.result.interrupted);
     assert!(run.entry.note.as_deref().unwrap().contains("pid 4000000"));
@@ -279,4 +271,85 @@ fn a_run_left_running_is_marked_interrupted_on_open() {
     assert_eq!(levels[1].summary.completed, 7);
     assert_eq!(run.entry.result.finished_at, "2026-01-02T03:04:30.000Z");
     assert_eq!(run.records[1].len(), 7);
+    // The settings the run started with survive.
+    assert_eq!(run.entry.result.settings, result.settings);
+}
+
+#[test]
+fn a_run_left_running_is_marked_interrupted_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (result, recs) = sample_run("m", &["killed"], &[2, 8]);
+    let id = {
+        let store = open(dir.path()).unwrap();
+        let entry = running_entry(&result);
+        store.put_entry(&entry).unwrap();
+        store.put_records(&entry.id, 0, &recs[0]).unwrap();
+        store.put_records(&entry.id, 1, &recs[1][..7]).unwrap();
+        store.flush().unwrap();
+        entry.id
+    };
+    let store = open(dir.path()).unwrap();
+    assert_rebuilt(&load(&store, &id).unwrap(), &result);
+}
+
+#[test]
+fn a_live_journal_is_left_alone_and_a_dead_one_is_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (result, recs) = sample_run("m", &["killed"], &[2, 8]);
+    let entry = running_entry(&result);
+    let mut writer = journal::Writer::create(dir.path(), &entry).unwrap();
+    for r in &recs[0] {
+        writer.append(0, r).unwrap();
+    }
+    for r in &recs[1][..7] {
+        writer.append(1, r).unwrap();
+    }
+    writer.sync().unwrap();
+    {
+        let store = open(dir.path()).unwrap();
+        store.put_entry(&entry).unwrap();
+    }
+    // Its writer lives: another open leaves it running, and shows the journal's records.
+    {
+        let store = open(dir.path()).unwrap();
+        let run = load(&store, &entry.id).unwrap();
+        assert_eq!(run.entry.status, RunStatus::Running);
+        assert_eq!((run.records[0].len(), run.records[1].len()), (20, 7));
+    }
+    // The writer dies mid-line (its lock goes with it).
+    drop(writer);
+    let path = journal::path(dir.path(), &entry.id);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"[1,{\"index\":8,\"war").unwrap();
+    drop(f);
+    let store = open(dir.path()).unwrap();
+    let run = load(&store, &entry.id).unwrap();
+    assert_rebuilt(&run, &result);
+    assert!(
+        run.entry
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("1 torn journal line")
+    );
+    assert!(!path.exists(), "the journal is merged and deleted");
+}
+
+#[test]
+fn a_journal_whose_run_never_reached_the_store_is_recovered_from_its_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (result, recs) = sample_run("m", &[], &[2, 8]);
+    let entry = running_entry(&result);
+    let mut writer = journal::Writer::create(dir.path(), &entry).unwrap();
+    for r in recs[0].iter().chain(&recs[1][..7]) {
+        let level = usize::from(recs[1].iter().any(|x| std::ptr::eq(x, r)));
+        writer.append(level, r).unwrap();
+    }
+    writer.sync().unwrap();
+    drop(writer);
+    let store = open(dir.path()).unwrap();
+    assert_rebuilt(&load(&store, &entry.id).unwrap(), &result);
 }
