@@ -174,6 +174,13 @@ impl RunSpec {
                 .server
                 .starts_with("https://")
                 .then(|| self.tls.describe()),
+            slo: self
+                .slo
+                .as_ref()
+                .map(|objectives| crate::result::SloSettings {
+                    objectives: objectives.clone(),
+                    policy: self.slo_policy.clone(),
+                }),
         }
     }
 }
@@ -500,6 +507,39 @@ async fn settle_tokens(mut records: Vec<RequestRecord>, tk: Arc<Tokenizer>) -> V
         r.settle_output_tokens();
     }
     records
+}
+
+/// Judges the records of a recovered run as its SLO policy would have: the run died with the
+/// policy instance it judged with, so the policy is loaded anew (once per recovery, with the
+/// plugin cache the CLI uses).
+#[derive(Default)]
+pub struct Rejudge {
+    runtime: std::sync::OnceLock<Result<Arc<plugin::Runtime>, String>>,
+}
+
+impl Rejudge {
+    pub fn judge(
+        &self,
+        slo: &crate::result::SloSettings,
+        records: &[RequestRecord],
+    ) -> Result<Judged, String> {
+        let runtime = self
+            .runtime
+            .get_or_init(|| {
+                plugin::Runtime::new(plugin::RuntimeConfig {
+                    cache_dir: plugin::default_cache_dir(),
+                    ..plugin::RuntimeConfig::default()
+                })
+                .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let policy = runtime
+            .load_slo_policy(&slo.policy)
+            .map_err(|e| e.to_string())?;
+        let wit: Vec<plugin::Objective> = slo.objectives.iter().map(to_wit_objective).collect();
+        judge(&policy, &slo.objectives, &wit, records).map_err(|e| e.to_string())
+    }
 }
 
 fn to_wit_objective(o: &Objective) -> plugin::Objective {

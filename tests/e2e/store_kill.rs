@@ -1,5 +1,5 @@
-//! A run killed with SIGKILL keeps the records it saved on the way, and the
-//! next look at the store shows it interrupted.
+//! A run killed with SIGKILL keeps the records it saved on the way, its settings and its
+//! objectives, and the next look at the store shows it interrupted and judged again.
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
@@ -35,6 +35,8 @@ async fn a_killed_run_is_interrupted_with_its_saved_records() {
             "--no-progress",
             "--tag",
             "killed",
+            "--slo",
+            "e2el:60s",
             "--log",
             "llm_loadtest::store=info",
         ],
@@ -95,5 +97,13 @@ async fn a_killed_run_is_interrupted_with_its_saved_records() {
     assert!(records < 2000, "{show}");
     assert!(show.contains("c=2 (interrupted)"), "{show}");
     assert!(show.contains("stopped before the run finished"), "{show}");
+    // Its settings and objectives survived, and its requests were judged again.
+    assert!(show.contains("judged again by the `slo` policy"), "{show}");
+    let export = ok(cmd(data.path(), &["export", &id, "--format", "json"])).await;
+    let r: serde_json::Value = serde_json::from_str(&export).unwrap();
+    assert_eq!(r["settings"]["slo"]["objectives"][0]["metric"], "e2el");
+    assert_eq!(r["settings"]["tags"][0], "killed");
+    let g = &r["levels"][0]["summary"]["goodput"];
+    assert_eq!(g["attainment_pct"], 100.0, "{g}");
     server.shutdown().await.unwrap();
 }

@@ -377,6 +377,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
             served_model: None,
             server_version: None,
             tls: None,
+            slo: None,
         },
         adapter: PluginRef {
             name: backend,

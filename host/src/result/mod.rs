@@ -81,6 +81,17 @@ pub struct RunSettings {
     /// for `http://`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<String>,
+    /// The run's objectives and the policy that judged them (`slo`, or a component's path),
+    /// kept from the start so a run that died can be judged again when it is recovered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloSettings>,
+}
+
+/// What `--slo` and `--slo-policy` asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SloSettings {
+    pub objectives: Vec<crate::metrics::Objective>,
+    pub policy: String,
 }
 
 /// One load level's outcome.

@@ -12,6 +12,7 @@ use crate::metrics::{LevelSummary, RequestRecord};
 use crate::result::LevelResult;
 
 pub(super) fn mark_dead_runs(store: &dyn Store) -> Result<(), StoreError> {
+    let judge = crate::runner::Rejudge::default();
     let ids = store.ids()?;
     for id in &ids {
         // An unreadable entry (another schema version) is reported where it
@@ -27,11 +28,11 @@ pub(super) fn mark_dead_runs(store: &dyn Store) -> Result<(), StoreError> {
             if journal::writer_alive(&path) {
                 continue;
             }
-            recover_journal(store, Some(entry), &path)?;
+            recover_journal(store, Some(entry), &path, &judge)?;
         } else {
             // Written before journals, or its journal is lost: what the store holds.
             let records = store.records(id)?;
-            store.put_entry(&rebuild(entry, &records, 0))?;
+            store.put_entry(&rebuild(entry, &records, 0, &judge))?;
             tracing::info!(run = %id, "marked interrupted: its process is gone");
         }
     }
@@ -40,7 +41,7 @@ pub(super) fn mark_dead_runs(store: &dyn Store) -> Result<(), StoreError> {
             .file_stem()
             .is_some_and(|s| ids.iter().any(|id| s.to_string_lossy() == id.as_str()));
         if !known && !journal::writer_alive(&path) {
-            recover_journal(store, None, &path)?;
+            recover_journal(store, None, &path, &judge)?;
         }
     }
     store.flush()
@@ -52,6 +53,7 @@ fn recover_journal(
     store: &dyn Store,
     entry: Option<RunEntry>,
     path: &std::path::Path,
+    judge: &crate::runner::Rejudge,
 ) -> Result<(), StoreError> {
     let contents = match journal::read(path) {
         Ok(c) => c,
@@ -66,7 +68,7 @@ fn recover_journal(
     }
     let records = store.records(&entry.id)?;
     let id = entry.id.clone();
-    store.put_entry(&rebuild(entry, &records, contents.unreadable))?;
+    store.put_entry(&rebuild(entry, &records, contents.unreadable, judge))?;
     store.flush()?;
     std::fs::remove_file(path).map_err(|e| StoreError::Journal {
         path: path.to_path_buf(),
@@ -76,14 +78,17 @@ fn recover_journal(
     Ok(())
 }
 
-/// The entry of a dead run, its levels summarised from its saved records.
-/// SLO verdicts need the policy plugin and the objectives of the run, which
-/// died with it, so rebuilt levels carry no goodput.
+/// The entry of a dead run, its levels summarised from its saved records, and judged
+/// against the objectives it started with by its policy, loaded anew; when the policy cannot
+/// be loaded (a component file since removed), the note says so and levels carry no goodput.
 pub(super) fn rebuild(
     mut entry: RunEntry,
     records: &[Vec<RequestRecord>],
     torn_lines: usize,
+    judge: &crate::runner::Rejudge,
 ) -> RunEntry {
+    let slo = entry.result.settings.slo.clone();
+    let mut unjudged = None;
     let last = records.iter().rposition(|r| !r.is_empty());
     let mut levels = Vec::new();
     for (i, plan) in entry.plans.iter().enumerate() {
@@ -91,6 +96,13 @@ pub(super) fn rebuild(
             continue;
         };
         let measured = recs.iter().filter(|r| !r.warmup).count() as u64;
+        let judged = slo.as_ref().and_then(|slo| match judge.judge(slo, recs) {
+            Ok(j) => Some(j),
+            Err(why) => {
+                unjudged = Some(why);
+                None
+            }
+        });
         let reached_bound = matches!(plan.bound, Bound::Requests(n) if measured >= n);
         let mut hist = LevelHistograms::default();
         for r in recs {
@@ -107,7 +119,7 @@ pub(super) fn rebuild(
             warmup: plan.warmup,
             interrupted: Some(i) == last && !reached_bound,
             wall_s,
-            summary: LevelSummary::compute(recs, None),
+            summary: LevelSummary::compute(recs, judged.as_ref()),
             histograms: hist.serialize(),
             requests: None,
             gpu: None,
@@ -120,9 +132,14 @@ pub(super) fn rebuild(
     } else {
         String::new()
     };
+    let slo_note = match (&slo, unjudged) {
+        (Some(s), None) => format!(", judged again by the `{}` policy", s.policy),
+        (Some(_), Some(why)) => format!(", not judged against its SLO: {why}"),
+        (None, _) => String::new(),
+    };
     entry.note = Some(format!(
         "the process writing it (pid {}) stopped before the run finished; \
-         levels rebuilt from the {saved} request records saved{torn}",
+         levels rebuilt from the {saved} request records saved{torn}{slo_note}",
         entry.pid
     ));
     entry.status = RunStatus::Interrupted;

@@ -75,6 +75,7 @@ pub(crate) fn sample_run(
             served_model: None,
             server_version: None,
             tls: None,
+            slo: None,
         },
         adapter: PluginRef {
             name: "vllm".into(),
@@ -352,4 +353,61 @@ fn a_journal_whose_run_never_reached_the_store_is_recovered_from_its_first_line(
     drop(writer);
     let store = open(dir.path()).unwrap();
     assert_rebuilt(&load(&store, &entry.id).unwrap(), &result);
+}
+
+#[test]
+fn a_recovered_run_is_judged_again_against_the_objectives_it_started_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut result, recs) = sample_run("m", &[], &[2, 8]);
+    let objectives = crate::metrics::parse_objectives("ttft:30ms").unwrap();
+    result.settings.slo = Some(crate::result::SloSettings {
+        objectives: objectives.clone(),
+        policy: "slo".into(),
+    });
+    let mut broken = result.clone();
+    broken.settings.slo = Some(crate::result::SloSettings {
+        objectives,
+        policy: dir.path().join("gone.wasm").display().to_string(),
+    });
+    let ids: Vec<String> = [&result, &broken]
+        .iter()
+        .map(|r| {
+            let store = open(dir.path()).unwrap();
+            let entry = running_entry(r);
+            store.put_entry(&entry).unwrap();
+            store.put_records(&entry.id, 0, &recs[0]).unwrap();
+            store.flush().unwrap();
+            entry.id
+        })
+        .collect();
+    let store = open(dir.path()).unwrap();
+    let judged = load(&store, &ids[0]).unwrap();
+    // TTFTs at c=2 are 22 … 41 ms: the first 9 of 20 meet 30 ms.
+    let g = judged.entry.result.levels[0]
+        .summary
+        .goodput
+        .as_ref()
+        .unwrap();
+    assert_eq!(g.good, 9);
+    assert!((g.attainment_pct - 45.0).abs() < 1e-9);
+    assert!(
+        judged
+            .entry
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("judged again by the `slo` policy")
+    );
+    let unjudged = load(&store, &ids[1]).unwrap();
+    assert!(unjudged.entry.result.levels[0].summary.goodput.is_none());
+    assert!(
+        unjudged
+            .entry
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("not judged against its SLO: "),
+        "{:?}",
+        unjudged.entry.note
+    );
 }
