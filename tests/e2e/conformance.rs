@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use llm_loadtest::conformance::{ConformanceReport, Outcome, run_battery};
+use llm_loadtest::conformance::{ConformanceReport, Outcome, run_battery, run_battery_with_sample};
 use llm_loadtest::plugin::{Event, PluginKind, TokenDelta, embedded_plugins};
 
 use crate::plugin_support::{ROOMY_DEADLINE, misbehave_wasm, misbehave_with, runtime_with};
@@ -166,9 +166,10 @@ fn bin(cache: &Path) -> Command {
 #[test]
 fn plugin_check_conformance_exits_by_the_result() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = |spec: &str| {
+    let run_with = |spec: &str, extra: &[&str]| {
         let out = bin(tmp.path())
             .args(["plugin", "check", "--conformance", spec])
+            .args(extra)
             .output()
             .unwrap();
         (
@@ -178,8 +179,17 @@ fn plugin_check_conformance_exits_by_the_result() {
         )
     };
 
-    let (code, stdout, stderr) = run("openai");
+    let run = |spec: &str| run_with(spec, &[]);
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/wire/vllm-tiny-completions-stream.sse")
+        .display()
+        .to_string();
+    let (code, stdout, stderr) = run_with("openai", &["--sample", &sample]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("sample              sample-every-split  identical events at"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("conformance battery: openai 0.1.0"),
         "{stdout}"
@@ -215,4 +225,69 @@ fn plugin_check_conformance_exits_by_the_result() {
         stderr.contains("--conformance applies to adapters"),
         "{stderr}"
     );
+}
+
+/// The outcome of each `sample` case.
+fn sample_cases(report: &ConformanceReport) -> Vec<(&str, Outcome, &str)> {
+    report
+        .cases
+        .iter()
+        .filter(|c| c.protocol == "sample")
+        .map(|c| (c.name, c.outcome.clone(), c.detail.as_str()))
+        .collect()
+}
+
+#[test]
+fn a_recorded_sample_gets_the_protocol_free_cases() {
+    let rt = runtime_with(1, 64 * MIB, ROOMY_DEADLINE);
+    let openai = rt.load_adapter("openai").unwrap();
+    let fixture = |name: &str| {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/fixtures/wire")
+                .join(name),
+        )
+        .unwrap()
+    };
+    // A real vLLM stream (a UTF-8 character split across tokens among them): all pass.
+    let report = run_battery_with_sample(&openai, &fixture("vllm-tiny-completions-stream.sse"));
+    let cases = sample_cases(&report);
+    let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    assert_eq!(
+        names,
+        [
+            "sample-whole",
+            "sample-every-split",
+            "sample-one-mib",
+            "sample-truncated",
+            "sample-garbage"
+        ]
+    );
+    for (name, outcome, detail) in &cases {
+        assert_eq!(*outcome, Outcome::Pass, "{name}: {detail}");
+    }
+    assert!(report.passed());
+
+    // llama.cpp's native /completion stream is not OpenAI's: the adapter reads nothing from
+    // it, said as a failed sample, and the cases built on it are not run.
+    let report =
+        run_battery_with_sample(&openai, &fixture("llama-tiny-native-completion-stream.sse"));
+    let cases = sample_cases(&report);
+    assert_eq!(cases[0].1, Outcome::Fail, "{:?}", cases[0]);
+    assert!(
+        cases[0]
+            .2
+            .contains("the adapter read nothing from the 9 messages"),
+        "{}",
+        cases[0].2
+    );
+    assert!(cases[1..].iter().all(|c| c.1 == Outcome::NotApplicable));
+    assert!(!report.passed());
+
+    // An adapter that traps on a word in the stream fails the sample where it traps.
+    let bad = misbehave_with(1, 64 * MIB, ROOMY_DEADLINE);
+    let report = run_battery_with_sample(&bad, b"data: panic\n\n");
+    let whole = &sample_cases(&report)[0];
+    assert_eq!(whole.1, Outcome::Fail);
+    assert!(whole.2.contains("trapped"), "{}", whole.2);
 }

@@ -39,6 +39,11 @@ pub struct CheckArgs {
     /// failing exit code when any case fails.
     #[arg(long)]
     pub conformance: bool,
+    /// With --conformance: also run the protocol-free cases (every split, a 1 MiB message,
+    /// truncation, garbage) on this response body recorded from your own server
+    /// (`curl -N ... > body.sse`), for protocols the battery cannot write.
+    #[arg(long, requires = "conformance", value_name = "BODY")]
+    pub sample: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -208,7 +213,14 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             eprintln!("error: --conformance applies to adapters; this is a {kind}");
             return Ok(ExitCode::FAILURE);
         };
-        let report = crate::conformance::run_battery(adapter);
+        let report = match &args.sample {
+            Some(path) => {
+                let body = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                crate::conformance::run_battery_with_sample(adapter, &body)
+            }
+            None => crate::conformance::run_battery(adapter),
+        };
         println!("{report}");
         if !report.passed() {
             return Ok(ExitCode::FAILURE);

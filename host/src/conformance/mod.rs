@@ -43,6 +43,7 @@ mod checks;
 mod drive;
 mod protocol;
 mod report;
+mod sample;
 mod script;
 
 pub use protocol::Dialect;
@@ -70,6 +71,15 @@ const PROTOCOL_BOUND: [&str; 8] = [
     "utf8-split",
     "one-mib-line",
 ];
+
+/// The battery, then the protocol-free cases on `sample`, a response body the adapter's
+/// author recorded from their own server (see [`sample`]).
+pub fn run_battery_with_sample(adapter: &Adapter, sample: &[u8]) -> ConformanceReport {
+    let mut report = run_battery(adapter);
+    let framing = protocol::detect(adapter).fallback_framing(adapter.info().framing);
+    report.cases.extend(sample::cases(adapter, framing, sample));
+    report
+}
 
 /// Run the whole battery through `adapter`.
 pub fn run_battery(adapter: &Adapter) -> ConformanceReport {

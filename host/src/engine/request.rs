@@ -116,6 +116,7 @@ fn plugin_error(e: &PluginError) -> RequestError {
     RequestError {
         class,
         message: e.to_string(),
+        collateral: matches!(e, PluginError::InstanceLost { .. }),
     }
 }
 
@@ -123,6 +124,7 @@ fn err(class: ErrorClass, message: impl Into<String>) -> Option<RequestError> {
     Some(RequestError {
         class,
         message: message.into(),
+        collateral: false,
     })
 }
 

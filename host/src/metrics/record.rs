@@ -82,6 +82,11 @@ pub struct ConnectionUse {
 pub struct RequestError {
     pub class: ErrorClass,
     pub message: String,
+    /// Lost to another request's failure, not its own: its stream parser lived in a plugin
+    /// instance that another stream's trap, timeout or memory cap destroyed. Reports name the
+    /// cause before these.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub collateral: bool,
 }
 
 /// One request, as measured. Times are relative to the level's start

@@ -16,8 +16,15 @@ pub const ERROR_SAMPLES: usize = 5;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorCount {
     pub count: u64,
-    /// The first distinct messages seen.
+    /// The first distinct messages seen, causes before collateral losses.
     pub first_messages: Vec<String>,
+    /// Of `count`, requests lost to another request's plugin failure.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub collateral: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Server usage counts against the client tokenizer's count of the same text.
@@ -214,15 +221,21 @@ impl LevelSummary {
             Distribution::from_values(&mut v)
         };
 
-        for r in &measured {
-            if let Some(e) = &r.error {
-                let entry = s.errors.entry(e.class).or_default();
-                entry.count += 1;
-                if entry.first_messages.len() < ERROR_SAMPLES
-                    && !entry.first_messages.contains(&e.message)
-                {
-                    entry.first_messages.push(e.message.clone());
-                }
+        // Causes first: a request lost with an instance another stream's failure destroyed
+        // says nothing of why, and would otherwise often be the first message shown.
+        let errors = measured.iter().filter_map(|r| r.error.as_ref());
+        for e in errors
+            .clone()
+            .filter(|e| !e.collateral)
+            .chain(errors.filter(|e| e.collateral))
+        {
+            let entry = s.errors.entry(e.class).or_default();
+            entry.count += 1;
+            entry.collateral += u64::from(e.collateral);
+            if entry.first_messages.len() < ERROR_SAMPLES
+                && !entry.first_messages.contains(&e.message)
+            {
+                entry.first_messages.push(e.message.clone());
             }
         }
         for r in &measured {
@@ -396,12 +409,35 @@ mod tests {
         f.error = Some(RequestError {
             class: ErrorClass::HttpStatus,
             message: "HTTP 500".into(),
+            collateral: false,
         });
         let s = LevelSummary::compute(&[w, ok(1.0, 50.0, 100.0, 3), f], None);
         assert_eq!((s.requests, s.completed, s.failed), (2, 1, 1));
         assert_eq!(s.ttft_ms.count, 1);
         assert_eq!(s.ttft_ms.p50, 50.0);
         assert_eq!(s.errors[&ErrorClass::HttpStatus].count, 1);
+    }
+
+    #[test]
+    fn the_cause_of_a_plugin_failure_is_named_before_its_collateral_losses() {
+        let failed = |message: &str, collateral: bool| {
+            let mut r = ok(0.0, 1.0, 2.0, 3);
+            r.error = Some(RequestError {
+                class: ErrorClass::Plugin,
+                message: message.into(),
+                collateral,
+            });
+            r
+        };
+        let lost = "evil.wasm: the instance holding this stream parser was replaced after a trap";
+        let cause = "evil.wasm ran past its 1s deadline in feed";
+        let s = LevelSummary::compute(
+            &[failed(lost, true), failed(lost, true), failed(cause, false)],
+            None,
+        );
+        let e = &s.errors[&ErrorClass::Plugin];
+        assert_eq!((e.count, e.collateral), (3, 2));
+        assert_eq!(e.first_messages, [cause, lost]);
     }
 
     #[test]

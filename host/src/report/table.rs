@@ -152,8 +152,16 @@ pub fn notes(result: &RunResult) -> Vec<String> {
             ));
         }
         for (class, e) in &s.errors {
+            let lost = if e.collateral > 0 {
+                format!(
+                    " ({} of them lost with the plugin instance that failure replaced)",
+                    e.collateral
+                )
+            } else {
+                String::new()
+            };
             out.push(format!(
-                "{}: {} {class} error(s), first: {}",
+                "{}: {} {class} error(s), first: {}{lost}",
                 l.label,
                 e.count,
                 e.first_messages.first().map(String::as_str).unwrap_or("")

@@ -108,12 +108,14 @@ fn classify(message: &str) -> RequestError {
             return RequestError {
                 class,
                 message: rest.to_string(),
+                collateral: false,
             };
         }
     }
     RequestError {
         class: ErrorClass::StreamError,
         message: message.to_string(),
+        collateral: false,
     }
 }
 
