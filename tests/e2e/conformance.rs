@@ -270,8 +270,10 @@ fn a_recorded_sample_gets_the_protocol_free_cases() {
 
     // llama.cpp's native /completion stream is not OpenAI's: the adapter reads nothing from
     // it, said as a failed sample, and the cases built on it are not run.
-    let report =
-        run_battery_with_sample(&openai, &fixture("llama-tiny-native-completion-stream.sse"));
+    let report = run_battery_with_sample(
+        &openai,
+        &fixture("llama-tiny-native-completion-stream.not-openai-sse"),
+    );
     let cases = sample_cases(&report);
     assert_eq!(cases[0].1, Outcome::Fail, "{:?}", cases[0]);
     assert!(
