@@ -14,6 +14,7 @@ mod run_cli;
 mod run_connections;
 mod run_errors;
 mod run_exits;
+mod run_hostile;
 mod run_metric_modes;
 mod run_metrics;
 mod run_protocols;

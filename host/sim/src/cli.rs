@@ -37,6 +37,10 @@ pub struct SimArgs {
     /// Output tokens per request, for --print-capacity.
     #[arg(long, default_value_t = 128, help_heading = "Capacity")]
     pub output_len: u32,
+    /// Instead of a server, break HTTP this way on every connection (see the simulator's
+    /// README): for trying a client against broken responses by hand.
+    #[arg(long, value_enum, help_heading = "Server behaviour")]
+    pub hostile: Option<crate::hostile::Hostile>,
 }
 
 /// Describes the timing mode in one line.
@@ -98,6 +102,16 @@ pub async fn run_cli(args: SimArgs) -> Result<ExitCode, SimError> {
         addr: args.bind.clone(),
         source,
     })?;
+    if let Some(kind) = args.hostile {
+        let addr = listener.local_addr().map_err(SimError::LocalAddr)?;
+        println!("llm-loadtest sim (hostile: {kind:?}) listening on http://{addr}");
+        let server = crate::hostile::serve(kind, listener);
+        tokio::select! {
+            () = server.wait() => {}
+            stop = tokio::signal::ctrl_c() => stop.map_err(SimError::Signal)?,
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let description = describe(&args.config, &timing);
     let handle = start(args.config, listener).await?;
     {

@@ -35,6 +35,7 @@ mod duration;
 mod error;
 mod faults;
 mod generation;
+pub mod hostile;
 mod profile;
 mod protocol;
 mod scheduler;

@@ -57,6 +57,9 @@ pub enum SendError {
     /// The request was written but the connection closed (or failed) before any response.
     #[error("{authority} closed the connection before answering: {reason}")]
     Send { authority: String, reason: String },
+    /// An answer came, but its head is not HTTP/1.1 the client can read (too large, garbled).
+    #[error("{authority} answered with a response head that cannot be read: {reason}")]
+    Malformed { authority: String, reason: String },
 }
 
 /// A connection lent to one request. Drop it to close the connection; give it back with
@@ -250,9 +253,11 @@ impl ConnectionPool {
     }
 
     fn send_error(&self, e: &hyper::Error) -> SendError {
-        SendError::Send {
-            authority: self.authority.clone(),
-            reason: error_chain(e),
+        let (authority, reason) = (self.authority.clone(), error_chain(e));
+        if e.is_parse() {
+            SendError::Malformed { authority, reason }
+        } else {
+            SendError::Send { authority, reason }
         }
     }
 

@@ -252,12 +252,18 @@ async fn stream(
             let class = match e {
                 SendError::Connect { .. } => ErrorClass::Connect,
                 SendError::Send { .. } => ErrorClass::Send,
+                SendError::Malformed { .. } => ErrorClass::StreamError,
             };
             return err(class, e.to_string());
         }
     };
     let status = response.status();
     record.http_status = Some(status.as_u16());
+    let encoding = response
+        .headers()
+        .get(http::header::CONTENT_ENCODING)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .filter(|v| !v.eq_ignore_ascii_case("identity"));
     let mut body = response.into_body();
     if !status.is_success() {
         let mut excerpt = Vec::new();
@@ -277,6 +283,17 @@ async fn stream(
         );
     }
 
+    // The request asks for no encoding; a compressed stream cannot be timed token by token
+    // (and an adapter would read binary), so it is the server's error, said plainly.
+    if let Some(enc) = encoding {
+        return err(
+            ErrorClass::StreamError,
+            format!(
+                "the server encoded the response as `{enc}`, which the request did not ask \
+                 for; an encoded stream cannot be read or timed event by event"
+            ),
+        );
+    }
     let mut decoder = Decoder::new(framing);
     let mut model = ModelPeek {
         into: ctx.served_model,
