@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod dataset;
 pub mod duration;
 pub mod engine;
+pub mod fuzz;
 pub mod gpu;
 pub mod info;
 pub mod metrics;

@@ -1,6 +1,8 @@
 //! End-to-end tests: the real engine, plugins and binary against servers on
 //! 127.0.0.1 (the built-in simulator, bound to port 0).
 mod conformance;
+mod fuzz;
+mod fuzz_input;
 mod gpu_cli;
 mod plugin_cache;
 mod plugin_cli;
