@@ -23,6 +23,8 @@ mod run_protocols;
 mod run_tls;
 mod run_tokenize;
 mod server_metrics;
+mod soak;
+mod soak_run;
 mod store_html;
 mod store_kill;
 mod store_roundtrip;

@@ -84,12 +84,7 @@ async fn a_killed_run_is_interrupted_with_its_saved_records() {
         .unwrap_or_else(|| panic!("{id} not in {history}"));
     assert!(row.contains("interrupted"), "{row}");
     let show = ok(cmd(data.path(), &["show", &id])).await;
-    let records: u64 = show
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("records"))
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{show}"));
+    let (records, _) = crate::soak_run::shown(&show);
     assert!(
         records >= saved,
         "{records} records kept, {saved} were saved: {show}"

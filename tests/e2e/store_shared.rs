@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
+use crate::soak_run::shown;
 use crate::store_support::{cmd, ok, plain, saved_id};
 use crate::support::{fixed, sim};
 
@@ -31,23 +32,6 @@ fn run_args<'a>(url: &'a str, requests: &'a str, tag: &'a str) -> Vec<&'a str> {
         "--log",
         "llm_loadtest::store=info",
     ]
-}
-
-/// The `records` count and the status `show` prints.
-fn shown(show: &str) -> (u64, String) {
-    let records = show
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("records"))
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{show}"));
-    let status = show
-        .lines()
-        .next()
-        .and_then(|l| l.split('(').nth(1))
-        .map(|s| s.trim_end_matches(')').to_owned())
-        .unwrap_or_default();
-    (records, status)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -130,6 +130,18 @@ pub struct PlannedLevel {
     pub warmup: Warmup,
 }
 
+impl From<&crate::result::LevelResult> for PlannedLevel {
+    /// The plan a level that ran followed.
+    fn from(l: &crate::result::LevelResult) -> Self {
+        PlannedLevel {
+            label: l.label.clone(),
+            load: l.load,
+            bound: l.bound,
+            warmup: l.warmup,
+        }
+    }
+}
+
 /// What the store keeps about a run beside its records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunEntry {
@@ -351,16 +363,7 @@ pub fn save_result(
         origin,
         pid: std::process::id(),
         updated_at: crate::result::now_rfc3339(),
-        plans: result
-            .levels
-            .iter()
-            .map(|l| PlannedLevel {
-                label: l.label.clone(),
-                load: l.load,
-                bound: l.bound,
-                warmup: l.warmup,
-            })
-            .collect(),
+        plans: result.levels.iter().map(PlannedLevel::from).collect(),
         note: None,
         result,
     };

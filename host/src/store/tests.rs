@@ -244,16 +244,7 @@ fn running_entry(result: &RunResult) -> RunEntry {
         origin: RunOrigin::Measured,
         pid: 4_000_000,
         updated_at: "2026-01-02T03:04:30.000Z".into(),
-        plans: result
-            .levels
-            .iter()
-            .map(|l| PlannedLevel {
-                label: l.label.clone(),
-                load: l.load,
-                bound: l.bound,
-                warmup: l.warmup,
-            })
-            .collect(),
+        plans: result.levels.iter().map(PlannedLevel::from).collect(),
         note: None,
         result: draft,
     }
