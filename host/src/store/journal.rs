@@ -90,10 +90,12 @@ impl Writer {
     }
 }
 
-/// Whether a live process still writes the journal at `path` (it holds the lock).
+/// Whether a live process may still write the journal at `path`: only a lock this process
+/// could take proves its writer gone. A file system that cannot lock answers "alive", so a
+/// live run is never merged under its writer.
 pub fn writer_alive(path: &Path) -> bool {
     match File::open(path) {
-        Ok(f) => matches!(f.try_lock_shared(), Err(std::fs::TryLockError::WouldBlock)),
+        Ok(f) => f.try_lock_shared().is_err(),
         Err(_) => false,
     }
 }

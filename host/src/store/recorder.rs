@@ -126,9 +126,14 @@ impl Recorder {
             let (dir, entry) = (data_dir.to_path_buf(), entry.clone());
             blocking(move || Writer::create(&dir, &entry)).await?
         };
-        {
+        let registered = {
             let entry = entry.clone();
-            with_store(data_dir, move |store| store.put_entry(&entry)).await?;
+            with_store(data_dir, move |store| store.put_entry(&entry)).await
+        };
+        if let Err(e) = registered {
+            // Not started: no journal left behind to be recovered as a run.
+            let _ = blocking(move || writer.remove()).await;
+            return Err(e);
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(write_loop(writer, entry.id.clone(), rx, events));
