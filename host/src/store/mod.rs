@@ -48,8 +48,9 @@ pub enum StoreError {
     #[error("cannot open the store in {path}: {reason}")]
     Open { path: PathBuf, reason: String },
     #[error(
-        "the store in {path} stayed locked by another llm-loadtest process for 30 s (one \
-         moving a very large run in?); try again, or pass another --data-dir"
+        "the store in {path} stayed locked by another llm-loadtest process for {} s (one \
+         moving a very large run in?); try again, or pass another --data-dir",
+        sled_store::LOCK_WAIT.as_secs()
     )]
     Locked { path: PathBuf },
     #[error(

@@ -44,7 +44,7 @@ impl std::fmt::Debug for SledStore {
 /// locked, and is reported as such once the wait is over.
 /// The wait is long enough for another process's moment with the store: a run merging its
 /// journal of some 100,000 records at its end.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(super) const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 fn open_db(path: &Path, wait: std::time::Duration) -> Result<sled::Db, StoreError> {
