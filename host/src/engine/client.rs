@@ -130,12 +130,28 @@ impl Target {
         self.tls.as_ref()
     }
 
+    /// The server's port, when the URL names one.
+    fn explicit_port(&self) -> Option<u16> {
+        let (_, p) = self.authority.rsplit_once(':')?;
+        (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse().ok())
+            .flatten()
+    }
+
     /// The server's port: the URL's, or the scheme's own.
     pub fn port(&self) -> u16 {
-        match self.authority.rsplit_once(':') {
-            Some((_, p)) if !p.contains(']') => p.parse().unwrap_or(0),
-            _ if self.tls.is_some() => 443,
-            _ => 80,
+        match self.explicit_port() {
+            Some(p) => p,
+            None if self.tls.is_some() => 443,
+            None => 80,
+        }
+    }
+
+    /// `host:port` to connect to, the scheme's port added when the URL names none.
+    pub fn host_port(&self) -> String {
+        match self.explicit_port() {
+            Some(_) => self.authority.clone(),
+            None => format!("{}:{}", self.authority, self.port()),
         }
     }
 
@@ -384,6 +400,20 @@ mod tests {
             8443
         );
         assert!(Target::new("http://x", &[], None).unwrap().tls().is_none());
+        assert_eq!(
+            Target::new("http://x", &[], None).unwrap().host_port(),
+            "x:80"
+        );
+        assert_eq!(
+            Target::new("https://x:8443", &[], None)
+                .unwrap()
+                .host_port(),
+            "x:8443"
+        );
+        assert_eq!(
+            Target::new("https://[::1]", &[], None).unwrap().host_port(),
+            "[::1]:443"
+        );
     }
 
     #[test]

@@ -106,16 +106,8 @@ impl ConnectionPool {
             )),
             None => None,
         };
-        let authority = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        {
-            authority.to_string()
-        } else {
-            format!("{authority}:{}", target.port())
-        };
         Ok(Self {
-            authority,
+            authority: target.host_port(),
             tls,
             idle: Mutex::new(VecDeque::new()),
             reuse_answered: AtomicU64::new(0),
