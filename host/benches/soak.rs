@@ -39,6 +39,10 @@ fn main() {
             s.fds
         );
     }
+    println!(
+        "peak RSS {:.1} MiB (VmHWM at the last sample)",
+        o.samples.last().map_or(0, |s| s.peak_kib) as f64 / 1024.0
+    );
     let fds: Vec<usize> = o.samples.iter().map(|s| s.fds).collect();
     println!(
         "RSS slope over the second half: {:+.3} MiB/min; fds start {} peak {} end {}",
@@ -47,6 +51,17 @@ fn main() {
         fds.iter().max().copied().unwrap_or(0),
         fds.last().copied().unwrap_or(0)
     );
+    // Each request's record stays in memory until its level ends (exact percentiles need
+    // every value), so the run grows by about one record per request: the slope per request
+    // is that record's size, and anything far above it would be a leak.
+    let per_minute = o.requests as f64 / minutes.max(1) as f64;
+    if per_minute > 0.0 {
+        println!(
+            "RSS growth per request: {:.0} bytes ({:.0} requests a minute)",
+            o.rss_slope_mib_per_min() * 1024.0 * 1024.0 / per_minute,
+            per_minute
+        );
+    }
     let failed: u64 = o.failed_by_class.iter().map(|(_, n)| n).sum();
     println!(
         "requests {} = ok {} + failed {} {:?}: {}; the simulator received {} (pre-flight \

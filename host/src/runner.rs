@@ -186,11 +186,12 @@ impl RunSpec {
 }
 
 /// What a run produced: the result, plus every level's records for writers
-/// that need them (vLLM's format lists per-request values).
+/// that need them (vLLM's format lists per-request values). Shared, not copied: the store
+/// writes them from another thread while the writers read them.
 #[derive(Debug)]
 pub struct RunOutput {
     pub result: RunResult,
-    pub records: Vec<Vec<RequestRecord>>,
+    pub records: Arc<Vec<Vec<RequestRecord>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -476,7 +477,7 @@ pub async fn execute_with_sink(
     };
     Ok(RunOutput {
         result,
-        records: all_records,
+        records: Arc::new(all_records),
     })
 }
 

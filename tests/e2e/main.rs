@@ -6,6 +6,7 @@ mod fuzz_input;
 mod gpu_cli;
 mod plugin_cache;
 mod plugin_cli;
+mod plugin_collateral;
 mod plugin_compat;
 mod plugin_replay;
 mod plugin_sandbox;

@@ -45,7 +45,7 @@ fn a_short_soak_accounts_for_every_request() {
     );
     // Memory: bounded, not measured here (a slope over seconds says nothing; the bench's
     // 30 minutes do).
-    let peak_rss = o.samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+    let peak_rss = o.samples.iter().map(|s| s.peak_kib).max().unwrap_or(0);
     assert!(peak_rss < 1 << 21, "{peak_rss} KiB for {streams} streams");
     let first = o.samples.first().map_or(0.0, |s| s.t_s);
     let fds: Vec<usize> = o.samples.iter().map(|s| s.fds).collect();

@@ -22,6 +22,8 @@ pub struct Plan<'a> {
 pub struct Sample {
     pub t_s: f64,
     pub rss_kib: u64,
+    /// The highest resident memory so far (`VmHWM`), peaks between samples included.
+    pub peak_kib: u64,
     pub fds: usize,
 }
 
@@ -65,17 +67,20 @@ impl Outcome {
     }
 }
 
-fn read_proc(pid: u32) -> Option<(u64, usize)> {
+/// Resident memory now and at its highest (KiB), and open descriptors.
+fn read_proc(pid: u32) -> Option<(u64, u64, usize)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
+    let kib = |field: &str| -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
-    Some((rss, fds))
+    Some((kib("VmRSS:")?, kib("VmHWM:")?, fds))
 }
 
 fn start_sim(bin: &str, fault_rate: f64) -> (Child, String) {
@@ -196,10 +201,11 @@ pub fn soak(plan: &Plan) -> Outcome {
         if let Some(status) = run.try_wait().expect("the run can be waited on") {
             break status.code();
         }
-        if let Some((rss_kib, fds)) = read_proc(run.id()) {
+        if let Some((rss_kib, peak_kib, fds)) = read_proc(run.id()) {
             samples.push(Sample {
                 t_s: started.elapsed().as_secs_f64(),
                 rss_kib,
+                peak_kib,
                 fds,
             });
         }

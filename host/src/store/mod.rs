@@ -191,8 +191,9 @@ impl StoredRun {
 pub trait Store: Send + Sync {
     /// Insert or replace a run's entry.
     fn put_entry(&self, entry: &RunEntry) -> Result<(), StoreError>;
-    /// Insert or replace records of one level (keyed by their `index`), in
-    /// one atomic batch.
+    /// Insert or replace records of one level (keyed by their `index`), in batches of
+    /// bounded size: a failure part-way leaves some written, which the run's entry, written
+    /// after them, does not yet count.
     fn put_records(
         &self,
         id: &str,
@@ -220,6 +221,31 @@ pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
     let store = SledStore::open(dir)?;
     recover::mark_dead_runs(&store)?;
     Ok(store)
+}
+
+/// Runs `f` on a blocking thread (store and journal work blocks on files and locks).
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+}
+
+/// Opens the store in `data_dir` for one piece of work, and closes it, so processes beside
+/// this one (runs, `history`, the API server) get their turn.
+pub async fn with_store<T: Send + 'static>(
+    data_dir: &Path,
+    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let dir = data_dir.to_path_buf();
+    blocking(move || {
+        let store = open(&dir)?;
+        let out = f(&store)?;
+        store.flush()?;
+        Ok(out)
+    })
+    .await
 }
 
 /// Decode a stored entry, checking the result schema version first.

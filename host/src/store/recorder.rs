@@ -14,7 +14,9 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use super::journal::Writer;
-use super::{PlannedLevel, RunEntry, RunOrigin, RunStatus, Store, StoreError, run_id};
+use super::{
+    PlannedLevel, RunEntry, RunOrigin, RunStatus, StoreError, blocking, run_id, with_store,
+};
 use crate::engine::{ProgressEvent, RecordSink};
 use crate::metrics::RequestRecord;
 use crate::result::{PluginRef, RunResult, SCHEMA_VERSION, ToolInfo};
@@ -45,10 +47,10 @@ impl std::fmt::Debug for Recorder {
 
 /// The entry of a run about to start: its settings as far as the spec
 /// knows them (a discovered model and the adapter's hash come at the end).
-fn draft_entry(spec: &RunSpec) -> RunEntry {
+fn draft_entry(id: String, spec: &RunSpec) -> RunEntry {
     let now = crate::result::now_rfc3339();
     RunEntry {
-        id: run_id::new_run_id(),
+        id,
         status: RunStatus::Running,
         origin: RunOrigin::Measured,
         pid: std::process::id(),
@@ -87,29 +89,6 @@ fn draft_entry(spec: &RunSpec) -> RunEntry {
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
-}
-
-/// Opens the store in `data_dir` for one piece of work, and closes it.
-async fn with_store<T: Send + 'static>(
-    data_dir: &Path,
-    f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let dir = data_dir.to_path_buf();
-    blocking(move || {
-        let store = super::open(&dir)?;
-        let out = f(&store)?;
-        store.flush()?;
-        Ok(out)
-    })
-    .await
-}
-
 impl Recorder {
     /// Creates the run's journal, registers the run as `running` in the store in
     /// `data_dir`, and starts the writer. `events` is a subscription to the run's progress
@@ -119,7 +98,17 @@ impl Recorder {
         spec: &RunSpec,
         events: broadcast::Receiver<ProgressEvent>,
     ) -> Result<Recorder, StoreError> {
-        let entry = draft_entry(spec);
+        Self::start_as(data_dir, run_id::new_run_id(), spec, events).await
+    }
+
+    /// [`Recorder::start`] under an ID chosen before (a run the API server queued).
+    pub async fn start_as(
+        data_dir: &Path,
+        id: String,
+        spec: &RunSpec,
+        events: broadcast::Receiver<ProgressEvent>,
+    ) -> Result<Recorder, StoreError> {
+        let entry = draft_entry(id, spec);
         // The journal first, locked: an open of the store that sees the run `running` also
         // sees that its writer lives.
         let writer = {
@@ -183,7 +172,7 @@ impl Recorder {
             RunStatus::Complete
         };
         let status = entry.status;
-        let records = out.records.clone();
+        let records = std::sync::Arc::clone(&out.records);
         with_store(&self.data_dir, move |store| {
             for (i, recs) in records.iter().enumerate() {
                 store.put_records(&entry.id, i, recs)?;

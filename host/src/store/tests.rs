@@ -185,6 +185,26 @@ fn ids_resolve_by_unique_prefix() {
 }
 
 #[test]
+fn a_level_larger_than_a_batch_is_written_deleted_and_read_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).unwrap();
+    let n = 2 * super::sled_store::RECORDS_PER_BATCH as u64 + 17;
+    let recs: Vec<RequestRecord> = (0..n).map(|i| record(i, 20.0 + i as f64)).collect();
+    store.put_records("run-a", 1, &recs).unwrap();
+    store.put_records("run-b", 0, &recs[..3]).unwrap();
+    let back = store.records("run-a").unwrap();
+    assert_eq!(back.len(), 2);
+    assert!(back[0].is_empty());
+    assert_eq!(back[1], recs);
+    // Written again (a recovery after a save that died part-way): replaced, not doubled.
+    store.put_records("run-a", 1, &recs).unwrap();
+    assert_eq!(store.records("run-a").unwrap()[1].len(), recs.len());
+    store.delete("run-a").unwrap();
+    assert!(store.records("run-a").unwrap().is_empty());
+    assert_eq!(store.records("run-b").unwrap()[0].len(), 3);
+}
+
+#[test]
 fn a_second_open_is_refused_while_one_is_open() {
     let dir = tempfile::tempdir().unwrap();
     let _store = open(dir.path()).unwrap();
