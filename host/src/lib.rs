@@ -1,4 +1,5 @@
 //! llm-loadtest: load tests for LLM inference servers.
+pub mod api;
 pub mod cli;
 pub mod compare;
 pub mod conformance;

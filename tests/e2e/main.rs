@@ -1,5 +1,7 @@
 //! End-to-end tests: the real engine, plugins and binary against servers on
 //! 127.0.0.1 (the built-in simulator, bound to port 0).
+mod api;
+mod api_support;
 mod conformance;
 mod fuzz;
 mod fuzz_input;
@@ -23,6 +25,7 @@ mod run_metrics;
 mod run_protocols;
 mod run_tls;
 mod run_tokenize;
+mod serve_cli;
 mod server_metrics;
 mod soak;
 mod soak_run;

@@ -99,15 +99,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
         CompareFormat::Text => write(text(&doc))?,
         CompareFormat::Html => write(html::render(&doc))?,
         CompareFormat::Md => match &args.out {
-            Some(p) => {
-                let charts =
-                    markdown::write(&doc, p).with_context(|| format!("writing {}", p.display()))?;
-                eprintln!(
-                    "written to {} (charts in {})",
-                    p.display(),
-                    charts.display()
-                );
-            }
+            Some(p) => super::export::write_markdown(&doc, p)?,
             None => print!("{}", markdown::render(&doc, None)),
         },
     }

@@ -10,7 +10,8 @@ use crate::metrics::Distribution;
 use crate::report::{document, html, markdown};
 use crate::store::{self, StoredRun};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     /// The result with every request's record (reads back with `import`).
     Json,
@@ -123,11 +124,22 @@ fn emit(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let dir = store::data_dir_or_default(args.data_dir.as_deref())?;
-    let st = store::open(&dir)?;
-    let run = store::load(&st, &args.id)?;
-    let out = args.out.as_deref();
+/// Writes a Markdown report to `path`, its charts as SVG files beside it, and says where.
+pub fn write_markdown(doc: &document::Document, path: &Path) -> anyhow::Result<()> {
+    let charts =
+        markdown::write(doc, path).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "written to {} (charts in {})",
+        path.display(),
+        charts.display()
+    );
+    Ok(())
+}
+
+/// A run in one format as one text: what `export` prints without `--out`, and what the API
+/// answers. Markdown comes without its chart files; vLLM's one file per level comes as a JSON
+/// array of the level files.
+pub fn render(run: &StoredRun, format: ExportFormat) -> anyhow::Result<String> {
     // With its records, so the report can place the client's own throughput on the same time
     // axis as the readings taken beside the run.
     let with_records = run.result_with_records();
@@ -139,30 +151,45 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
             &with_records,
         )
     };
-    match args.format {
-        ExportFormat::Json => {
-            let text = serde_json::to_string_pretty(&run.result_with_records())? + "\n";
-            emit(out, &text)?;
-        }
-        ExportFormat::Csv => emit(out, &csv(&run))?,
-        ExportFormat::Html => emit(out, &html::render(&doc()?))?,
-        ExportFormat::Md => match out {
-            Some(p) => {
-                let charts = markdown::write(&doc()?, p)
-                    .with_context(|| format!("writing {}", p.display()))?;
-                eprintln!(
-                    "written to {} (charts in {})",
-                    p.display(),
-                    charts.display()
-                );
-            }
-            None => print!("{}", markdown::render(&doc()?, None)),
-        },
+    Ok(match format {
+        ExportFormat::Json => serde_json::to_string_pretty(&with_records)? + "\n",
+        ExportFormat::Csv => csv(run),
+        ExportFormat::Html => html::render(&doc()?),
+        ExportFormat::Md => markdown::render(&doc()?, None),
         ExportFormat::Vllm => {
-            let Some(p) = out else {
-                eprintln!("error: --format vllm writes one file per level: pass --out FILE");
-                return Ok(ExitCode::from(super::EXIT_USAGE));
-            };
+            let r = &run.entry.result;
+            let levels: Vec<serde_json::Value> = r
+                .levels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| crate::result::vllm::level_json(r, l, run.level_records(i)))
+                .collect();
+            serde_json::to_string_pretty(&levels)? + "\n"
+        }
+    })
+}
+
+pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let dir = store::data_dir_or_default(args.data_dir.as_deref())?;
+    let st = store::open(&dir)?;
+    let run = store::load(&st, &args.id)?;
+    drop(st);
+    let out = args.out.as_deref();
+    match (args.format, out) {
+        (ExportFormat::Md, Some(p)) => {
+            let doc = document::run_document(
+                &run.entry.id,
+                run.entry.status.name(),
+                run.entry.note.as_deref(),
+                &run.result_with_records(),
+            )?;
+            write_markdown(&doc, p)?;
+        }
+        (ExportFormat::Vllm, None) => {
+            eprintln!("error: --format vllm writes one file per level: pass --out FILE");
+            return Ok(ExitCode::from(super::EXIT_USAGE));
+        }
+        (ExportFormat::Vllm, Some(p)) => {
             let written =
                 crate::result::vllm::write_levels(p, &run.entry.result, |i| run.level_records(i))
                     .context("writing the vLLM files")?;
@@ -170,6 +197,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("written to {}", file.display());
             }
         }
+        (format, out) => emit(out, &render(&run, format)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,7 @@ pub mod info;
 pub mod plugin;
 pub mod recommend;
 pub mod run;
+pub mod serve;
 pub mod show;
 
 /// Exit code for invalid usage (bad flags, bad configuration), as clap uses.
@@ -62,6 +63,8 @@ pub enum Command {
     Delete(delete::DeleteArgs),
     /// Save result files (ours, or vLLM bench serve JSON) in the store.
     Import(import::ImportArgs),
+    /// Serve the HTTP API a team shares: runs submitted and followed live, one history.
+    Serve(Box<serve::ServeArgs>),
 }
 
 /// Parse the command line and run the chosen subcommand.
@@ -88,6 +91,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(args),
         Command::Delete(args) => delete::run(args),
         Command::Import(args) => import::run(args),
+        Command::Serve(args) => serve::run(*args),
     }
 }
 

@@ -696,7 +696,7 @@ fn write_output(path: &Path, format: Option<&str>, out: &runner::RunOutput) -> a
 
 /// A level of N streams needs N sockets: lift the soft descriptor limit to
 /// the hard one (no privileges needed).
-fn raise_fd_limit() {
+pub(crate) fn raise_fd_limit() {
     if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get()
         && soft < hard
     {

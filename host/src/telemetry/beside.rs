@@ -29,6 +29,24 @@ pub struct Plan {
     pub server_metrics: Option<(String, Duration)>,
 }
 
+impl Plan {
+    /// Every URL the readings will fetch, with the setting that gave it (for a service that
+    /// limits where runs may reach).
+    pub fn urls(&self) -> Vec<(&'static str, &str)> {
+        let dcgm = match &self.gpu {
+            Some(GpuPlan::Dcgm { url, .. }) => Some(("gpu-metrics", url.as_str())),
+            _ => None,
+        };
+        dcgm.into_iter()
+            .chain(
+                self.server_metrics
+                    .as_ref()
+                    .map(|(u, _)| ("server-metrics", u.as_str())),
+            )
+            .collect()
+    }
+}
+
 enum GpuSampler {
     Nvml(Sampler, Vec<String>),
     Dcgm(DcgmSampler, String),

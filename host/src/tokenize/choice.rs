@@ -22,6 +22,13 @@ pub enum TokenizerChoice {
     HuggingFace(PathBuf),
 }
 
+impl TokenizerChoice {
+    /// Whether it names a file or directory (rather than a built-in or the server).
+    pub fn is_path(&self) -> bool {
+        matches!(self, TokenizerChoice::HuggingFace(_))
+    }
+}
+
 impl FromStr for TokenizerChoice {
     type Err = String;
 

@@ -1,0 +1,449 @@
+//! Runs submitted to the API server: a queue with a bounded number running at once, each run's
+//! live progress for WebSocket clients, and the counters `/metrics` reports.
+//!
+//! A job runs exactly as `run` does (the same spec, engine and recorder, saved under an ID
+//! chosen at submission, so a client can follow it before it starts). Its state is kept in
+//! memory while the server lives; the store holds everything that outlives it. Each job's
+//! progress goes out as JSON frames on a broadcast channel; the state a late client needs
+//! first (status, the levels finished, the latest tick) is updated under the same lock the
+//! frame is sent under, so a client that takes the snapshot and subscribes in one step misses
+//! no frame and sees none twice.
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::progress::{ProgressEvent, Snapshot};
+use crate::plugin::Runtime;
+use crate::result::RunResult;
+use crate::runner::{self, RunSpec};
+use crate::store::recorder::Recorder;
+use crate::store::run_id;
+
+/// Where a submitted run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobStatus {
+    /// Waiting for one of the server's run slots.
+    Queued,
+    Running,
+    Complete,
+    /// It could not run: no plugin, a refused request shape, a store that cannot be written.
+    Failed,
+    /// Stopped by a cancel request; what it measured is saved (as interrupted in the store).
+    Cancelled,
+    /// Stopped early for another reason: the server's run-time limit, or a level that could
+    /// not finish.
+    Interrupted,
+}
+
+impl JobStatus {
+    pub fn is_final(self) -> bool {
+        !matches!(self, JobStatus::Queued | JobStatus::Running)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Complete => "complete",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+            JobStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What a client sees of a job: also the first WebSocket frame.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    pub id: String,
+    pub status: JobStatus,
+    /// The key that submitted it (its public ID).
+    pub submitted_by: String,
+    pub submitted_at: String,
+    /// Levels in the run, and the one running (0-based) once started.
+    pub levels: usize,
+    pub level_index: Option<usize>,
+    /// The latest view of the running level.
+    pub current: Option<Snapshot>,
+    /// Each finished level's last view.
+    pub finished: Vec<Snapshot>,
+    /// Why it failed or stopped early.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One job: its state and its frames.
+pub struct Job {
+    state: Mutex<State>,
+    frames: broadcast::Sender<String>,
+    cancel: CancellationToken,
+}
+
+struct State {
+    view: JobView,
+    /// The last frame, once the job has ended: a client that comes later still gets it.
+    finished: Option<String>,
+}
+
+/// A WebSocket frame: the job as it stands, or its end (progress frames: [`progress_frame`]).
+#[derive(Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+enum Frame<'a> {
+    Snapshot(&'a JobView),
+    Finished {
+        id: &'a str,
+        status: JobStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<&'a RunResult>,
+    },
+}
+
+/// A progress event as a frame: `{"event": "progress", "id": ..., "kind": "tick", ...}` with
+/// the event's own fields (its `event` tag renamed `kind`).
+fn progress_frame(id: &str, event: &ProgressEvent) -> String {
+    let mut v = serde_json::to_value(event).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        if let Some(kind) = o.remove("event") {
+            o.insert("kind".into(), kind);
+        }
+        o.insert("event".into(), "progress".into());
+        o.insert("id".into(), id.into());
+    }
+    v.to_string()
+}
+
+fn frame(f: &Frame<'_>) -> String {
+    serde_json::to_string(f).unwrap_or_else(|e| format!(r#"{{"event":"error","reason":"{e}"}}"#))
+}
+
+/// Frames a slow client may fall behind by before it is sent a fresh snapshot instead.
+const FRAME_BACKLOG: usize = 256;
+
+impl Job {
+    /// The frames a client gets first (the job as it stands, and its last frame when it
+    /// has ended), and a subscription to every frame after them.
+    pub fn watch(&self) -> (Vec<String>, broadcast::Receiver<String>) {
+        let st = self.lock();
+        let mut first = vec![frame(&Frame::Snapshot(&st.view))];
+        first.extend(st.finished.clone());
+        (first, self.frames.subscribe())
+    }
+
+    pub fn view(&self) -> JobView {
+        self.lock().view.clone()
+    }
+
+    pub fn status(&self) -> JobStatus {
+        self.lock().view.status
+    }
+
+    /// Asks the run to stop; what it measured so far is kept.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves a view still worth showing.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn apply(&self, event: &ProgressEvent) {
+        let mut st = self.lock();
+        let v = &mut st.view;
+        match event {
+            ProgressEvent::LevelStarted { index, .. } => {
+                v.level_index = Some(*index);
+                v.current = None;
+            }
+            ProgressEvent::Tick(s) => v.current = Some(s.clone()),
+            ProgressEvent::LevelFinished(s) => {
+                v.current = None;
+                v.finished.push(s.clone());
+            }
+        }
+        let _ = self.frames.send(progress_frame(&v.id, event));
+    }
+
+    fn end(&self, status: JobStatus, reason: Option<String>, result: Option<&RunResult>) {
+        let mut st = self.lock();
+        st.view.status = status;
+        st.view.current = None;
+        let text = frame(&Frame::Finished {
+            id: &st.view.id,
+            status,
+            reason: reason.as_deref(),
+            result,
+        });
+        st.view.reason = reason;
+        st.finished = Some(text.clone());
+        let _ = self.frames.send(text);
+    }
+
+    fn set_running(&self) {
+        self.lock().view.status = JobStatus::Running;
+    }
+}
+
+/// Totals since the server started, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub submitted: AtomicU64,
+    pub requests_sent: AtomicU64,
+    pub requests_completed: AtomicU64,
+    /// Failed requests by error class.
+    pub errors: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// The server's runs.
+pub struct Jobs {
+    data_dir: PathBuf,
+    runtime: Arc<Runtime>,
+    slots: Arc<Semaphore>,
+    max_run_time: Duration,
+    jobs: Mutex<HashMap<String, Arc<Job>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The server is stopping: runs it stops end as interrupted, not cancelled.
+    stopping: std::sync::atomic::AtomicBool,
+    pub counters: Counters,
+}
+
+impl Jobs {
+    pub fn new(
+        data_dir: PathBuf,
+        runtime: Arc<Runtime>,
+        max_runs: usize,
+        max_run_time: Duration,
+    ) -> Jobs {
+        Jobs {
+            data_dir,
+            runtime,
+            slots: Arc::new(Semaphore::new(max_runs.max(1))),
+            max_run_time,
+            jobs: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Job>> {
+        self.map().get(id).cloned()
+    }
+
+    /// How many jobs are in each status.
+    pub fn by_status(&self) -> BTreeMap<&'static str, u64> {
+        let mut out = BTreeMap::new();
+        for j in self.map().values() {
+            *out.entry(j.status().name()).or_insert(0) += 1;
+        }
+        out
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Job>>> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a validated run; it starts when a slot is free. Call inside a Tokio runtime.
+    pub fn submit(self: &Arc<Self>, spec: RunSpec, submitted_by: &str) -> Arc<Job> {
+        let id = run_id::new_run_id();
+        let (frames, _) = broadcast::channel(FRAME_BACKLOG);
+        let job = Arc::new(Job {
+            state: Mutex::new(State {
+                view: JobView {
+                    id: id.clone(),
+                    status: JobStatus::Queued,
+                    submitted_by: submitted_by.to_string(),
+                    submitted_at: crate::result::now_rfc3339(),
+                    levels: spec.levels.len(),
+                    level_index: None,
+                    current: None,
+                    finished: Vec::new(),
+                    reason: None,
+                },
+                finished: None,
+            }),
+            frames,
+            cancel: CancellationToken::new(),
+        });
+        self.map().insert(id.clone(), Arc::clone(&job));
+        self.counters.submitted.fetch_add(1, Ordering::Relaxed);
+        let jobs = Arc::clone(self);
+        let j = Arc::clone(&job);
+        let task = tokio::spawn(async move { jobs.drive(id, spec, j).await });
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+        job
+    }
+
+    /// Forgets a job that has ended (its run was deleted).
+    pub fn forget(&self, id: &str) {
+        self.map().remove(id);
+    }
+
+    /// Stops every job: queued ones never start, running ones stop and are saved as
+    /// interrupted.
+    pub fn cancel_all(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        for job in self.map().values() {
+            job.cancel();
+        }
+    }
+
+    /// Waits for every job to end and be saved.
+    pub async fn wait(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    async fn drive(self: Arc<Self>, id: String, spec: RunSpec, job: Arc<Job>) {
+        let permit = tokio::select! {
+            p = Arc::clone(&self.slots).acquire_owned() => p,
+            () = job.cancel.cancelled() => {
+                let (status, reason) = if self.stopping.load(Ordering::Relaxed) {
+                    (JobStatus::Interrupted, "the server stopped before it started")
+                } else {
+                    (JobStatus::Cancelled, "cancelled before it started")
+                };
+                job.end(status, Some(reason.into()), None);
+                return;
+            }
+        };
+        let Ok(_permit) = permit else {
+            job.end(
+                JobStatus::Failed,
+                Some("the server is shutting down".into()),
+                None,
+            );
+            return;
+        };
+        job.set_running();
+        let (tx, rx) = broadcast::channel(1024);
+        let mut recorder = match Recorder::start_as(&self.data_dir, id, &spec, tx.subscribe()).await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                job.end(
+                    JobStatus::Failed,
+                    Some(format!("cannot save the run: {e}")),
+                    None,
+                );
+                return;
+            }
+        };
+        let forward = tokio::spawn(forward(Arc::clone(&job), Arc::clone(&self), rx));
+        // The run's own token: a user's cancel and the time limit both stop it, and which one
+        // did decides the status.
+        let stop = CancellationToken::new();
+        let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watchdog = {
+            let (stop, user, timed_out) = (stop.clone(), job.cancel.clone(), timed_out.clone());
+            let limit = self.max_run_time;
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = user.cancelled() => {}
+                    () = tokio::time::sleep(limit) => timed_out.store(true, Ordering::Relaxed),
+                }
+                stop.cancel();
+            })
+        };
+        let sink = recorder.take_sink();
+        let out = runner::execute_with_sink(&spec, &self.runtime, tx, stop, sink).await;
+        watchdog.abort();
+        let _ = forward.await;
+        let saved = recorder.finish(out.as_ref().ok()).await;
+        let (status, reason, result) = match (&out, saved) {
+            (Err(e), _) => (JobStatus::Failed, Some(e.to_string()), None),
+            (Ok(o), Err(e)) => (
+                JobStatus::Failed,
+                Some(format!("measured, but could not be saved: {e}")),
+                Some(&o.result),
+            ),
+            (Ok(o), Ok(_)) => {
+                self.count(&o.result);
+                let (status, reason) = if self.stopping.load(Ordering::Relaxed) {
+                    (
+                        JobStatus::Interrupted,
+                        Some("the server stopped; what it measured is saved".into()),
+                    )
+                } else if job.cancel.is_cancelled() {
+                    (
+                        JobStatus::Cancelled,
+                        Some("cancelled; what it measured is saved".into()),
+                    )
+                } else if timed_out.load(Ordering::Relaxed) {
+                    (
+                        JobStatus::Interrupted,
+                        Some(format!(
+                            "stopped at this server's run-time limit of {}",
+                            humantime::format_duration(self.max_run_time)
+                        )),
+                    )
+                } else if o.result.interrupted {
+                    (JobStatus::Interrupted, None)
+                } else {
+                    (JobStatus::Complete, None)
+                };
+                (status, reason, Some(&o.result))
+            }
+        };
+        job.end(status, reason, result);
+    }
+
+    fn count(&self, result: &RunResult) {
+        let mut errors = self
+            .counters
+            .errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for l in &result.levels {
+            self.counters
+                .requests_completed
+                .fetch_add(l.summary.completed, Ordering::Relaxed);
+            for (class, n) in &l.summary.errors {
+                *errors.entry(class.name()).or_insert(0) += n.count;
+            }
+        }
+    }
+}
+
+/// Relays a run's progress to its job, counting requests as they are sent.
+async fn forward(job: Arc<Job>, jobs: Arc<Jobs>, mut rx: broadcast::Receiver<ProgressEvent>) {
+    let mut sent_in_level = 0;
+    loop {
+        match rx.recv().await {
+            Ok(event) => {
+                if let ProgressEvent::Tick(s) | ProgressEvent::LevelFinished(s) = &event {
+                    let new = s.sent.saturating_sub(sent_in_level);
+                    jobs.counters
+                        .requests_sent
+                        .fetch_add(new, Ordering::Relaxed);
+                    sent_in_level = s.sent;
+                }
+                if matches!(event, ProgressEvent::LevelStarted { .. }) {
+                    sent_in_level = 0;
+                }
+                job.apply(&event);
+            }
+            // Ticks are views, not increments: a skipped one loses nothing the next one
+            // does not carry.
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}

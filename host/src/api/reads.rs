@@ -1,0 +1,209 @@
+//! Saved runs over HTTP: a result, the history, an export. Each reads the store as the
+//! command line does (`show`, `history`, `export`), so both answer the same.
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::Api;
+use super::error::ApiError;
+use super::guard::Refusal;
+use super::keys::Role;
+use crate::cli::export::{self, ExportFormat};
+use crate::store::{self, RunEntry, RunFilter};
+
+#[derive(Debug, Deserialize)]
+pub struct ResultQuery {
+    /// Include every request's record (`requests` in each level).
+    #[serde(default)]
+    records: bool,
+}
+
+/// `GET /api/v1/benchmark/result/{id}`: the run's entry and result (a run still going
+/// answers with what it has measured so far).
+pub async fn result(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<ResultQuery>,
+) -> Result<Response, ApiError> {
+    api.gate.check(&headers, Role::Viewer, "reading runs")?;
+    if let Some(job) = api.jobs.get(&id)
+        && job.status() == super::jobs::JobStatus::Queued
+    {
+        return Err(ApiError::Conflict(format!(
+            "run {id} is queued: nothing is measured yet"
+        )));
+    }
+    let run = api.store(move |s| store::load(s, &id)).await?;
+    let result = if q.records {
+        run.result_with_records()
+    } else {
+        run.entry.result.clone()
+    };
+    Ok(Json(json!({
+        "id": run.entry.id,
+        "status": run.entry.status.name(),
+        "note": run.entry.note,
+        "result": result,
+    }))
+    .into_response())
+}
+
+/// `history`'s filters, paginated. `tag` is comma-separated; every one must match.
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    model: Option<String>,
+    server: Option<String>,
+    since: Option<String>,
+    tag: Option<String>,
+    limit: Option<usize>,
+    #[serde(default)]
+    offset: usize,
+}
+
+/// Most runs in one page.
+pub const MAX_PAGE: usize = 500;
+const DEFAULT_PAGE: usize = 50;
+
+/// One row of the history: what `history` prints.
+#[derive(Debug, Serialize)]
+pub struct RunRow {
+    id: String,
+    status: &'static str,
+    started_at: String,
+    finished_at: String,
+    model: String,
+    server: String,
+    adapter: String,
+    levels: Vec<String>,
+    completed: u64,
+    failed: u64,
+    best_output_throughput: Option<f64>,
+    tags: Vec<String>,
+}
+
+fn row(e: &RunEntry) -> RunRow {
+    let r = &e.result;
+    let levels = if r.levels.is_empty() {
+        e.plans.iter().map(|p| p.label.clone()).collect()
+    } else {
+        r.levels.iter().map(|l| l.label.clone()).collect()
+    };
+    RunRow {
+        id: e.id.clone(),
+        status: e.status.name(),
+        started_at: r.started_at.clone(),
+        finished_at: r.finished_at.clone(),
+        model: r.settings.model.clone(),
+        server: r.settings.server.clone(),
+        adapter: r.adapter.name.clone(),
+        levels,
+        completed: r.levels.iter().map(|l| l.summary.completed).sum(),
+        failed: r.levels.iter().map(|l| l.summary.failed).sum(),
+        best_output_throughput: r
+            .levels
+            .iter()
+            .map(|l| l.summary.output_throughput)
+            .filter(|t| t.is_finite())
+            .reduce(f64::max),
+        tags: r.settings.tags.clone(),
+    }
+}
+
+/// `GET /api/v1/benchmark/history`: runs newest first, `{total, offset, limit, runs}`.
+pub async fn history(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    api.gate.check(&headers, Role::Viewer, "reading runs")?;
+    let since = q
+        .since
+        .as_deref()
+        .map(crate::cli::history::parse_since)
+        .transpose()
+        .map_err(|reason| {
+            ApiError::Invalid(Refusal {
+                field: "since".into(),
+                reason,
+            })
+        })?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::Invalid(Refusal {
+            field: "limit".into(),
+            reason: format!("{limit} is not between 1 and {MAX_PAGE}"),
+        }));
+    }
+    let filter = RunFilter {
+        model: q.model,
+        server: q.server,
+        since,
+        tags: q
+            .tag
+            .map(|t| {
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let (runs, unreadable) = api.store(move |s| store::list(s, &filter)).await?;
+    let page: Vec<RunRow> = runs.iter().skip(q.offset).take(limit).map(row).collect();
+    Ok(Json(json!({
+        "total": runs.len(),
+        "offset": q.offset,
+        "limit": limit,
+        "runs": page,
+        "unreadable": unreadable.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    format: Option<ExportFormat>,
+}
+
+/// `GET /api/v1/benchmark/export/{id}?format=json|csv|md|html|vllm`, as `export` writes it
+/// (vLLM's one file per level as a JSON array; Markdown without its chart files).
+pub async fn export(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    api.gate.check(&headers, Role::Viewer, "reading runs")?;
+    let format = q.format.unwrap_or(ExportFormat::Json);
+    let run = api.store(move |s| store::load(s, &id)).await?;
+    let name = run.entry.id.clone();
+    let text = tokio::task::spawn_blocking(move || export::render(&run, format))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
+    let (mime, ext) = match format {
+        ExportFormat::Json => ("application/json", "json"),
+        ExportFormat::Vllm => ("application/json", "vllm.json"),
+        ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        ExportFormat::Md => ("text/markdown; charset=utf-8", "md"),
+        ExportFormat::Html => ("text/html; charset=utf-8", "html"),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{name}.{ext}\""),
+            ),
+        ],
+        text,
+    )
+        .into_response())
+}

@@ -1,0 +1,228 @@
+//! Runs over HTTP: submit, status, cancel, delete.
+//!
+//! A submission is `run`'s settings as JSON, under the names of the TOML scenario
+//! (`{"server": "...", "concurrency": [1, 8], "num-prompts": 200}`), read by the same types
+//! and validated by the same code as the command line, then held to the service's limits
+//! (see [`super::guard`]). Whatever is refused is answered with 422 and the setting's name.
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::Api;
+use super::error::ApiError;
+use super::guard::{self, Refusal};
+use super::keys::Role;
+use crate::cli::run::RunArgs;
+use crate::store::{self, StoreError};
+
+/// Reads a submission, naming the setting that is wrong.
+pub fn parse_args(body: &[u8]) -> Result<RunArgs, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let args: RunArgs = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        ) {
+            return ApiError::BadRequest(format!("the body is not valid JSON: {inner}"));
+        }
+        let message = inner.to_string();
+        // serde places an unknown field at its parent; the message names it.
+        let field = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_string)
+            .unwrap_or(if path == "." { "body".into() } else { path });
+        ApiError::Invalid(Refusal {
+            field,
+            reason: message,
+        })
+    })?;
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    Ok(args)
+}
+
+/// A usage message of `run` (`--duration must be above zero`) as a refusal of that setting.
+fn usage_refusal(message: &str) -> Refusal {
+    let field = message
+        .split("--")
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect::<String>()
+        })
+        .filter(|f| !f.is_empty())
+        .unwrap_or_else(|| "body".into());
+    Refusal {
+        field,
+        reason: message.to_string(),
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// `POST /api/v1/benchmark/run`: 202 with the queued job and its `Location`.
+pub async fn submit(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let caller = api.gate.check(&headers, Role::Runner, "starting runs")?;
+    // A form or `text/plain` post needs no CORS preflight: requiring JSON keeps other web
+    // pages from starting runs through a user's browser.
+    if !is_json(&headers) {
+        return Err(ApiError::NotJson);
+    }
+    let args = parse_args(&body)?;
+    guard::check_args(&args)?;
+    let spec = args.to_spec().map_err(|e| usage_refusal(&e.0))?;
+    guard::check_spec(&spec, &api.limits)?;
+    let job = api.jobs.submit(spec, &caller.key_id);
+    let view = job.view();
+    tracing::info!(run = %view.id, key = %caller.key_id, "run submitted");
+    let location = format!("/api/v1/benchmark/run/{}", view.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(view),
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/benchmark/run/{id}`: a job of this server, or any run in the store.
+pub async fn status(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    api.gate.check(&headers, Role::Viewer, "reading runs")?;
+    if let Some(job) = api.jobs.get(&id) {
+        return Ok(Json(job.view()).into_response());
+    }
+    let entry = api
+        .store(move |s| {
+            let id = store::resolve(s, &id)?;
+            s.entry(&id)?.ok_or(StoreError::NotFound(id))
+        })
+        .await?;
+    let r = &entry.result;
+    Ok(Json(json!({
+        "id": entry.id,
+        "status": entry.status.name(),
+        "levels": entry.plans.len().max(r.levels.len()),
+        "finished_levels": r.levels.iter().map(|l| &l.label).collect::<Vec<_>>(),
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "reason": entry.note,
+    }))
+    .into_response())
+}
+
+/// `POST /api/v1/benchmark/run/{id}/cancel`: 202; what was measured is kept.
+pub async fn cancel(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    api.gate.check(&headers, Role::Runner, "cancelling runs")?;
+    let Some(job) = api.jobs.get(&id) else {
+        return Err(ApiError::NotFound(format!(
+            "{id}` among this server's runs (a run started from the command line is stopped \
+             there"
+        )));
+    };
+    let status = job.status();
+    if status.is_final() {
+        return Err(ApiError::Conflict(format!(
+            "run {id} has already ended ({})",
+            status.name()
+        )));
+    }
+    job.cancel();
+    Ok((StatusCode::ACCEPTED, Json(job.view())).into_response())
+}
+
+/// `DELETE /api/v1/benchmark/run/{id}`: 204; a run still going must be cancelled first.
+pub async fn delete(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    api.gate.check(&headers, Role::Admin, "deleting runs")?;
+    if let Some(job) = api.jobs.get(&id)
+        && !job.status().is_final()
+    {
+        return Err(ApiError::Conflict(format!(
+            "run {id} is {}: cancel it first",
+            job.status().name()
+        )));
+    }
+    let deleted = api
+        .store(move |s| {
+            let full = store::resolve(s, &id)?;
+            Ok(match s.entry(&full)? {
+                Some(e) if e.status == store::RunStatus::Running => Err(full),
+                _ => Ok(s.delete(&full).map(|_| full)?),
+            })
+        })
+        .await?
+        .map_err(|id| {
+            ApiError::Conflict(format!("run {id} is still running in another process"))
+        })?;
+    api.jobs.forget(&deleted);
+    tracing::info!(run = %deleted, "run deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(body: &str) -> String {
+        match parse_args(body.as_bytes()) {
+            Err(ApiError::Invalid(r)) => r.field,
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_body_names_the_setting() {
+        assert_eq!(field(r#"{"concurrency": "many"}"#), "concurrency");
+        assert_eq!(field(r#"{"concurrency": [1, -2]}"#), "concurrency[1]");
+        assert_eq!(field(r#"{"concurency": [1]}"#), "concurency");
+        assert!(matches!(
+            parse_args(b"{\"server\": "),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(parse_args(b"{} x"), Err(ApiError::BadRequest(_))));
+        let ok = parse_args(br#"{"server": "http://127.0.0.1:1", "num-prompts": 3}"#).unwrap();
+        assert_eq!(ok.num_prompts, Some(3));
+    }
+
+    #[test]
+    fn a_usage_message_names_its_flag() {
+        assert_eq!(
+            usage_refusal("--duration must be above zero").field,
+            "duration"
+        );
+        assert_eq!(
+            usage_refusal("--request-rate: `x` is not a number").field,
+            "request-rate"
+        );
+        assert_eq!(usage_refusal("no levels").field, "body");
+    }
+}
