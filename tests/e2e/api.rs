@@ -366,3 +366,56 @@ async fn runs_beyond_the_limit_queue_and_a_cancel_keeps_what_was_measured() {
     let again = s.post(&cancel(&second), &s.runner).await;
     assert_eq!(again.status, 409, "{}", again.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_is_in_the_openapi_document_and_every_documented_route_answers() {
+    let s = api_support::server(1, 64).await;
+    let doc = s.get("/api/v1/openapi.json", &s.viewer).await.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    // What this server serves; a route added without its document entry fails here.
+    let served = [
+        ("get", "/health"),
+        ("get", "/metrics"),
+        ("get", "/api/v1/openapi.json"),
+        ("post", "/api/v1/benchmark/run"),
+        ("get", "/api/v1/benchmark/run/{id}"),
+        ("delete", "/api/v1/benchmark/run/{id}"),
+        ("post", "/api/v1/benchmark/run/{id}/cancel"),
+        ("get", "/api/v1/benchmark/result/{id}"),
+        ("get", "/api/v1/benchmark/history"),
+        ("get", "/api/v1/benchmark/export/{id}"),
+        ("get", "/ws/run/{id}"),
+    ];
+    let mut documented = Vec::new();
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    for (method, path) in served {
+        assert!(
+            documented.contains(&(method.to_string(), path.to_string())),
+            "{method} {path} is missing from the document"
+        );
+    }
+    for (method, path) in &documented {
+        let url = path.replace("{id}", "none");
+        let body = (method == "post").then_some("{}");
+        let a = s
+            .call(&method.to_uppercase(), &url, Some(&s.admin), body)
+            .await;
+        // The router's own "no such route" is an empty 404 or a 405; ours say why in JSON.
+        assert!(
+            a.status != 405 && !(a.status == 404 && a.body.is_empty()),
+            "{method} {path} is documented but not served: {} {}",
+            a.status,
+            a.body
+        );
+    }
+    assert_eq!(
+        documented.len(),
+        served.len(),
+        "documented but not listed here: {documented:?}"
+    );
+}

@@ -198,22 +198,35 @@ pub async fn last(ws: &mut Ws) -> serde_json::Value {
     last
 }
 
+/// The last frame before the server closes, or how the socket broke.
+pub async fn last_or_error(ws: &mut Ws) -> Result<serde_json::Value, String> {
+    let mut last = serde_json::Value::Null;
+    while let Some(f) = try_next(ws).await? {
+        last = f;
+    }
+    Ok(last)
+}
+
 /// The next JSON frame, or None once the server has closed.
 pub async fn next(ws: &mut Ws) -> Option<serde_json::Value> {
+    try_next(ws).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn try_next(ws: &mut Ws) -> Result<Option<serde_json::Value>, String> {
     loop {
         let next = tokio::time::timeout(Duration::from_secs(120), ws.next())
             .await
             .expect("a frame within two minutes");
         match next {
             Some(Ok(tungstenite::Message::Text(t))) => {
-                return Some(serde_json::from_str(t.as_str()).unwrap());
+                return Ok(Some(serde_json::from_str(t.as_str()).unwrap()));
             }
             Some(Ok(tungstenite::Message::Close(_))) | None => {
                 let _ = ws.close(None).await;
-                return None;
+                return Ok(None);
             }
             Some(Ok(_)) => {}
-            Some(Err(e)) => panic!("websocket: {e}"),
+            Some(Err(e)) => return Err(format!("websocket: {e}")),
         }
     }
 }

@@ -92,22 +92,19 @@ async fn ctrl_c_stops_the_server_and_saves_its_run_as_interrupted() {
         .status()
         .unwrap();
     assert!(sent.success());
-    let last = api_support::last(&mut ws).await;
-    assert_eq!(last["event"], "finished", "{last}");
+    let last = api_support::last_or_error(&mut ws).await;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = last.unwrap_or_else(|e| panic!("{e}; the server said: {stderr}"));
+    assert_eq!(last["event"], "finished", "{last} {stderr}");
     assert_eq!(last["status"], "interrupted", "{last}");
     assert!(
         last["reason"].as_str().unwrap().contains("server stopped"),
         "{last}"
     );
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
     let history = ok(cmd(&data, &["history", "--tag", "stopped"])).await;
     assert!(
         history.contains(&id) && history.contains("interrupted"),

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::guard::Refusal;
 use super::keys::Role;
@@ -73,14 +72,35 @@ impl ApiError {
     }
 }
 
+/// The body of every answer that is not a success.
+#[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    /// A stable kind: unauthorized, forbidden, invalid, not-json, bad-request, not-found,
+    /// ambiguous, conflict, store-busy, internal.
+    pub error: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// The setting refused (invalid only), as named in the scenario file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Why it was refused (invalid only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind) = self.status();
-        let mut body = json!({ "error": kind, "message": self.to_string() });
-        if let ApiError::Invalid(r) = &self {
-            body["field"] = json!(r.field);
-            body["reason"] = json!(r.reason);
-        }
+        let (field, reason) = match &self {
+            ApiError::Invalid(r) => (Some(r.field.clone()), Some(r.reason.clone())),
+            _ => (None, None),
+        };
+        let body = ErrorBody {
+            error: kind.to_string(),
+            message: self.to_string(),
+            field,
+            reason,
+        };
         if status.is_server_error() {
             tracing::warn!("{self}");
         }

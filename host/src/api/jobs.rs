@@ -26,7 +26,7 @@ use crate::store::recorder::Recorder;
 use crate::store::run_id;
 
 /// Where a submitted run stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobStatus {
     /// Waiting for one of the server's run slots.
@@ -60,7 +60,7 @@ impl JobStatus {
 }
 
 /// What a client sees of a job: also the first WebSocket frame.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct JobView {
     pub id: String,
     pub status: JobStatus,

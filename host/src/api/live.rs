@@ -10,7 +10,6 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Api;
@@ -19,14 +18,26 @@ use super::error::ApiError;
 use super::jobs::{Job, JobStatus};
 use super::keys::Role;
 
+/// The server answers.
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: &'static str,
+    pub version: &'static str,
+}
+
 /// `GET /health`: no key needed; says nothing but that the server answers.
 pub async fn health() -> Response {
-    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") })).into_response()
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+    .into_response()
 }
 
 /// `WS /ws/run/{id}`: the job as it stands (`{"event": "snapshot", ...}`), then each
-/// progress event (`{"event": "progress", "id": ..., "event": "tick" | ...}` flattened as
-/// `level-started`, `tick`, `level-finished`), then `{"event": "finished", "status": ...,
+/// progress event (`{"event": "progress", "id": ..., "kind": "level-started" | "tick" |
+/// "level-finished", ...the event's fields}`), then `{"event": "finished", "status": ...,
 /// "result": ...}`, and the socket closes.
 pub async fn ws(
     State(api): State<Arc<Api>>,
@@ -45,7 +56,7 @@ pub async fn ws(
     let upgrade = upgrade.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     Ok(upgrade
         .protocols([WS_PROTOCOL])
-        .on_upgrade(move |socket| follow(socket, job)))
+        .on_upgrade(move |socket| api.sockets.track_future(follow(socket, job))))
 }
 
 fn is_finished(frame: &str) -> bool {

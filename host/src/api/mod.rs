@@ -1,10 +1,10 @@
 //! `llm-loadtest serve`: the HTTP API a team shares — runs submitted and followed live,
 //! one history, results and exports — over the same store the command line uses.
 //!
-//! The server is one more process on the data directory: it opens the store for each piece
-//! of work and closes it (see [`crate::store::journal`]), so `run`, `history` or a second
-//! server on the same directory work beside it. Its own opens are queued behind one lock, so
-//! its readers take turns in order instead of polling sled's file lock against each other.
+//! The server is one more process on the data directory: it holds the store only across a
+//! burst of requests (see [`held_store`]), so `run`, `history` or a second server on the same
+//! directory work beside it, and its own requests take turns in order instead of polling
+//! sled's file lock against each other.
 //!
 //! Runs are the command line's runs: the same settings (as JSON), the same validation, the
 //! same engine and recorder. What the service adds is a gate (API keys and roles, in
@@ -14,18 +14,23 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 
 pub mod auth;
 pub mod error;
 pub mod guard;
+pub mod held_store;
 pub mod jobs;
 pub mod keys;
 pub mod live;
+pub mod openapi;
 pub mod reads;
+pub mod routes;
 pub mod runs;
 
 use crate::store::{Store, StoreError};
+
+/// How long a stopping server waits for its WebSockets to send their last frames.
+const SOCKETS_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Largest request body: a run's settings are a few hundred bytes.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -35,7 +40,10 @@ pub struct Api {
     pub gate: auth::Gate,
     pub limits: guard::Limits,
     pub jobs: Arc<jobs::Jobs>,
-    store_turn: tokio::sync::Mutex<()>,
+    store: held_store::HeldStore,
+    /// The WebSockets being served: an upgraded connection is no longer the HTTP server's,
+    /// so its graceful shutdown does not wait for them; the server's does.
+    sockets: tokio_util::task::TaskTracker,
 }
 
 impl Api {
@@ -43,40 +51,32 @@ impl Api {
         Api {
             gate,
             limits,
+            store: held_store::HeldStore::new(jobs.data_dir().to_path_buf()),
             jobs,
-            store_turn: tokio::sync::Mutex::new(()),
+            sockets: tokio_util::task::TaskTracker::new(),
         }
     }
 
     pub fn data_dir(&self) -> &Path {
-        self.jobs.data_dir()
+        self.store.dir()
     }
 
-    /// Opens the store for `f`, in turn with the server's other requests.
+    /// Runs `f` on the store, in turn with the server's other requests (see [`held_store`]).
     pub async fn store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let _turn = self.store_turn.lock().await;
-        crate::store::with_store(self.data_dir(), f).await
+        self.store.with(f).await
     }
 }
 
-/// Every route.
+/// Every route, from the one table the OpenAPI document is made from.
 pub fn router(api: Arc<Api>) -> Router {
-    Router::new()
-        .route("/health", get(live::health))
-        .route("/metrics", get(live::metrics))
-        .route("/api/v1/benchmark/run", post(runs::submit))
-        .route(
-            "/api/v1/benchmark/run/{id}",
-            get(runs::status).delete(runs::delete),
-        )
-        .route("/api/v1/benchmark/run/{id}/cancel", post(runs::cancel))
-        .route("/api/v1/benchmark/result/{id}", get(reads::result))
-        .route("/api/v1/benchmark/history", get(reads::history))
-        .route("/api/v1/benchmark/export/{id}", get(reads::export))
-        .route("/ws/run/{id}", get(live::ws))
+    routes::table()
+        .into_iter()
+        .fold(Router::new(), |r, (route, handler)| {
+            r.route(route.path, handler)
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(api)
 }
@@ -89,6 +89,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let jobs = Arc::clone(&api.jobs);
+    let sockets = api.sockets.clone();
     let stopping = Arc::clone(&jobs);
     // Runs are stopped as the server stops taking connections: their ends close the
     // WebSockets that follow them, which the graceful shutdown waits for.
@@ -99,5 +100,9 @@ pub async fn serve(
         })
         .await?;
     jobs.wait().await;
+    // Each socket ends once its run's last frame is sent; one whose client stopped reading
+    // is not waited for past a few seconds.
+    sockets.close();
+    let _ = tokio::time::timeout(SOCKETS_GRACE, sockets.wait()).await;
     Ok(())
 }

@@ -7,7 +7,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::Api;
 use super::error::ApiError;
@@ -45,13 +44,36 @@ pub async fn result(
     } else {
         run.entry.result.clone()
     };
-    Ok(Json(json!({
-        "id": run.entry.id,
-        "status": run.entry.status.name(),
-        "note": run.entry.note,
-        "result": result,
-    }))
+    Ok(Json(ResultAnswer {
+        id: run.entry.id,
+        status: run.entry.status.name(),
+        note: run.entry.note,
+        result,
+    })
     .into_response())
+}
+
+/// A saved run's result.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ResultAnswer {
+    pub id: String,
+    /// running, complete or interrupted (a cancelled run is saved as interrupted).
+    pub status: &'static str,
+    /// Why a run is marked as it is (recovery, an interruption).
+    pub note: Option<String>,
+    pub result: crate::result::RunResult,
+}
+
+/// A page of the history, newest first.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct HistoryPage {
+    /// Runs matching the filters, all pages.
+    pub total: usize,
+    pub offset: usize,
+    pub limit: usize,
+    pub runs: Vec<RunRow>,
+    /// Runs that could not be read (another schema version), so none is silently skipped.
+    pub unreadable: Vec<String>,
 }
 
 /// `history`'s filters, paginated. `tag` is comma-separated; every one must match.
@@ -71,7 +93,7 @@ pub const MAX_PAGE: usize = 500;
 const DEFAULT_PAGE: usize = 50;
 
 /// One row of the history: what `history` prints.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RunRow {
     id: String,
     status: &'static str,
@@ -157,13 +179,13 @@ pub async fn history(
     };
     let (runs, unreadable) = api.store(move |s| store::list(s, &filter)).await?;
     let page: Vec<RunRow> = runs.iter().skip(q.offset).take(limit).map(row).collect();
-    Ok(Json(json!({
-        "total": runs.len(),
-        "offset": q.offset,
-        "limit": limit,
-        "runs": page,
-        "unreadable": unreadable.iter().map(ToString::to_string).collect::<Vec<_>>(),
-    }))
+    Ok(Json(HistoryPage {
+        total: runs.len(),
+        offset: q.offset,
+        limit,
+        runs: page,
+        unreadable: unreadable.iter().map(ToString::to_string).collect(),
+    })
     .into_response())
 }
 

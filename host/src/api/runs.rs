@@ -11,7 +11,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+
+use super::jobs::JobView;
 
 use super::Api;
 use super::error::ApiError;
@@ -111,7 +113,7 @@ pub async fn status(
 ) -> Result<Response, ApiError> {
     api.gate.check(&headers, Role::Viewer, "reading runs")?;
     if let Some(job) = api.jobs.get(&id) {
-        return Ok(Json(job.view()).into_response());
+        return Ok(Json(RunState::Job(job.view())).into_response());
     }
     let entry = api
         .store(move |s| {
@@ -120,16 +122,38 @@ pub async fn status(
         })
         .await?;
     let r = &entry.result;
-    Ok(Json(json!({
-        "id": entry.id,
-        "status": entry.status.name(),
-        "levels": entry.plans.len().max(r.levels.len()),
-        "finished_levels": r.levels.iter().map(|l| &l.label).collect::<Vec<_>>(),
-        "started_at": r.started_at,
-        "finished_at": r.finished_at,
-        "reason": entry.note,
+    Ok(Json(RunState::Saved(SavedRunState {
+        id: entry.id.clone(),
+        status: entry.status.name(),
+        levels: entry.plans.len().max(r.levels.len()),
+        finished_levels: r.levels.iter().map(|l| l.label.clone()).collect(),
+        started_at: r.started_at.clone(),
+        finished_at: r.finished_at.clone(),
+        reason: entry.note.clone(),
     }))
     .into_response())
+}
+
+/// Where a run stands: one this server runs, or one in the store (started elsewhere, or
+/// before the server started).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum RunState {
+    Job(JobView),
+    Saved(SavedRunState),
+}
+
+/// A saved run's state.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SavedRunState {
+    pub id: String,
+    /// running, complete or interrupted.
+    pub status: &'static str,
+    pub levels: usize,
+    pub finished_levels: Vec<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub reason: Option<String>,
 }
 
 /// `POST /api/v1/benchmark/run/{id}/cancel`: 202; what was measured is kept.

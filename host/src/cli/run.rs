@@ -28,7 +28,7 @@ pub const EXIT_NO_SUCCESS: u8 = 5;
 /// Flags of `run`. Every flag can also be set in a `--config` TOML file under
 /// the same name (`request-rate = [2.0, 4.0]`); flags given on the command
 /// line win.
-#[derive(Debug, Clone, Default, Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Args, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct RunArgs {
     /// A TOML scenario file holding any of these settings.
@@ -109,6 +109,7 @@ pub struct RunArgs {
     /// answers; else cl100k_base with a warning), `server`, `cl100k_base`, `o200k_base`, or a
     /// model's tokenizer.json / model directory [default: auto].
     #[arg(long)]
+    #[schemars(with = "Option<String>")]
     pub tokenizer: Option<TokenizerChoice>,
 
     /// max_tokens for every request (overrides the dataset's lengths).

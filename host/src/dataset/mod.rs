@@ -23,7 +23,18 @@ pub use error::DatasetError;
 use crate::tokenize::{PromptCounter, Tokenizer};
 
 /// Which API shape prompts are built for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    clap::ValueEnum,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Endpoint {
     /// `/v1/completions`: a plain prompt string.

@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use crate::metrics::RequestRecord;
 
 /// A point-in-time view of the running level.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Snapshot {
     pub level: String,
     pub elapsed_s: f64,

@@ -1,0 +1,234 @@
+//! The route table: each route's handler beside what the OpenAPI document says of it. The
+//! router and the document are both built from this one list, so a route cannot be served
+//! without being documented.
+use std::sync::Arc;
+
+use axum::routing::{MethodRouter, delete, get, post};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+use super::keys::Role;
+use super::{Api, jobs, live, reads, runs};
+
+/// A schema, made by the generator the document uses.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// What a route answers when it succeeds.
+pub struct Answer {
+    pub status: u16,
+    pub media: &'static str,
+    pub schema: Option<SchemaFn>,
+    pub description: &'static str,
+}
+
+/// One route as documented.
+pub struct Route {
+    pub method: &'static str,
+    /// axum's path syntax, which is OpenAPI's (`/run/{id}`).
+    pub path: &'static str,
+    /// The least role it needs; None: no key.
+    pub role: Option<Role>,
+    pub summary: &'static str,
+    /// Query parameters: name, description.
+    pub query: &'static [(&'static str, &'static str)],
+    /// The JSON body it reads.
+    pub body: Option<SchemaFn>,
+    pub answer: Answer,
+}
+
+const JSON: &str = "application/json";
+
+fn json(status: u16, schema: SchemaFn, description: &'static str) -> Answer {
+    Answer {
+        status,
+        media: JSON,
+        schema: Some(schema),
+        description,
+    }
+}
+
+/// Every route, with its handler.
+pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
+    let viewer = Some(Role::Viewer);
+    let runner = Some(Role::Runner);
+    vec![
+        (
+            Route {
+                method: "get",
+                path: "/health",
+                role: None,
+                summary: "Whether the server answers (no key needed).",
+                query: &[],
+                body: None,
+                answer: json(200, schema::<live::Health>, "It answers."),
+            },
+            get(live::health),
+        ),
+        (
+            Route {
+                method: "get",
+                path: "/metrics",
+                role: viewer,
+                summary: "Prometheus text: runs by status, requests sent and completed, errors \
+                          by class.",
+                query: &[],
+                body: None,
+                answer: Answer {
+                    status: 200,
+                    media: "text/plain",
+                    schema: None,
+                    description: "Prometheus text exposition 0.0.4.",
+                },
+            },
+            get(live::metrics),
+        ),
+        (
+            Route {
+                method: "get",
+                path: "/api/v1/openapi.json",
+                role: viewer,
+                summary: "This document.",
+                query: &[],
+                body: None,
+                answer: Answer {
+                    status: 200,
+                    media: JSON,
+                    schema: None,
+                    description: "OpenAPI 3.1.",
+                },
+            },
+            get(super::openapi::serve),
+        ),
+        (
+            Route {
+                method: "post",
+                path: "/api/v1/benchmark/run",
+                role: runner,
+                summary: "Submit a run: `run`'s settings under the scenario file's names. \
+                          Refused with 422 naming the setting.",
+                query: &[],
+                body: Some(schema::<crate::cli::run::RunArgs>),
+                answer: json(
+                    202,
+                    schema::<jobs::JobView>,
+                    "Queued; `Location` is its status.",
+                ),
+            },
+            post(runs::submit),
+        ),
+        (
+            Route {
+                method: "get",
+                path: "/api/v1/benchmark/run/{id}",
+                role: viewer,
+                summary: "Where a run stands, with its live progress.",
+                query: &[],
+                body: None,
+                answer: json(200, schema::<runs::RunState>, "The run's state."),
+            },
+            get(runs::status),
+        ),
+        (
+            Route {
+                method: "delete",
+                path: "/api/v1/benchmark/run/{id}",
+                role: Some(Role::Admin),
+                summary: "Delete a saved run (one still going must be cancelled first).",
+                query: &[],
+                body: None,
+                answer: Answer {
+                    status: 204,
+                    media: JSON,
+                    schema: None,
+                    description: "Deleted.",
+                },
+            },
+            delete(runs::delete),
+        ),
+        (
+            Route {
+                method: "post",
+                path: "/api/v1/benchmark/run/{id}/cancel",
+                role: runner,
+                summary: "Stop a run; what it measured is saved (as interrupted).",
+                query: &[],
+                body: None,
+                answer: json(202, schema::<jobs::JobView>, "Stopping."),
+            },
+            post(runs::cancel),
+        ),
+        (
+            Route {
+                method: "get",
+                path: "/api/v1/benchmark/result/{id}",
+                role: viewer,
+                summary: "A saved run's result (a run still going: what it has so far).",
+                query: &[("records", "true: every request's record in each level")],
+                body: None,
+                answer: json(200, schema::<reads::ResultAnswer>, "The result."),
+            },
+            get(reads::result),
+        ),
+        (
+            Route {
+                method: "get",
+                path: "/api/v1/benchmark/history",
+                role: viewer,
+                summary: "Saved runs, newest first, with `history`'s filters.",
+                query: &[
+                    ("model", "model name contains (any case)"),
+                    ("server", "server URL contains (any case)"),
+                    ("since", "a date, an RFC 3339 time or an age (7d)"),
+                    ("tag", "comma-separated tags, all must match"),
+                    ("limit", "runs per page, 1 to 500 (50)"),
+                    ("offset", "runs to skip (0)"),
+                ],
+                body: None,
+                answer: json(200, schema::<reads::HistoryPage>, "One page."),
+            },
+            get(reads::history),
+        ),
+        (
+            Route {
+                method: "get",
+                path: "/api/v1/benchmark/export/{id}",
+                role: viewer,
+                summary: "A saved run as `export` writes it.",
+                query: &[(
+                    "format",
+                    "json (default), csv, md, html, or vllm (its files as one JSON array)",
+                )],
+                body: None,
+                answer: Answer {
+                    status: 200,
+                    media: "*/*",
+                    schema: None,
+                    description: "The run in that format.",
+                },
+            },
+            get(reads::export),
+        ),
+        (
+            Route {
+                method: "get",
+                path: "/ws/run/{id}",
+                role: viewer,
+                summary: "WebSocket (subprotocol `llm-loadtest`; a browser sends its key as \
+                          the subprotocol `bearer.KEY`): a snapshot of the run, each progress \
+                          event, then `finished` with the result.",
+                query: &[],
+                body: None,
+                answer: Answer {
+                    status: 101,
+                    media: JSON,
+                    schema: None,
+                    description: "Switching to the WebSocket protocol.",
+                },
+            },
+            get(live::ws),
+        ),
+    ]
+}
