@@ -16,14 +16,8 @@ use llm_loadtest::api::keys::{self, Keys, Role};
 use llm_loadtest::api::{self, Api, auth, jobs};
 use llm_loadtest::plugin::{Runtime, RuntimeConfig};
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "shared/args.rs"]
+mod bench_args;
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
@@ -78,8 +72,8 @@ async fn wait_for(client: &HttpClient, base: &str, key: &str, id: &str) -> serde
 }
 
 fn main() {
-    let clients = arg("--clients", 200) as usize;
-    let seconds = arg("--seconds", 20);
+    let clients = bench_args::number("--clients", 200) as usize;
+    let seconds = bench_args::number("--seconds", 20);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -12,17 +12,11 @@ use proptest::test_runner::TestRunner;
 #[path = "../../tests/e2e/fuzz_input.rs"]
 mod fuzz_input;
 
-fn seconds() -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == "--seconds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(60)
-}
+#[path = "shared/args.rs"]
+mod bench_args;
 
 fn main() {
-    let budget = Duration::from_secs(seconds());
+    let budget = Duration::from_secs(bench_args::number("--seconds", 60));
     let rt = llm_loadtest::plugin::Runtime::new(llm_loadtest::plugin::RuntimeConfig {
         cache_dir: llm_loadtest::plugin::default_cache_dir(),
         ..llm_loadtest::plugin::RuntimeConfig::default()

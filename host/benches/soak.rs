@@ -8,18 +8,12 @@ use std::time::Duration;
 #[path = "../../tests/e2e/soak_run.rs"]
 mod soak_run;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "shared/args.rs"]
+mod bench_args;
 
 fn main() {
-    let minutes = arg("--minutes", 30);
-    let streams = arg("--streams", 500) as u32;
+    let minutes = bench_args::number("--minutes", 30);
+    let streams = bench_args::number("--streams", 500) as u32;
     let data = tempfile::tempdir().expect("a data directory");
     println!("soak: {streams} streams for {minutes} min, 5 % mixed faults");
     let o = soak_run::soak(&soak_run::Plan {

@@ -29,7 +29,7 @@ async fn every_route_needs_a_key_and_a_role_enough_for_it() {
     let health = s.call("GET", "/health", None, None).await;
     assert_eq!(health.status, 200, "{}", health.body);
     // (method, path, body, the least role)
-    let routes: [(&str, &str, Option<&str>, &str); 9] = [
+    let routes: [(&str, &str, Option<&str>, &str); 10] = [
         ("GET", "/metrics", None, "viewer"),
         ("GET", "/api/v1/benchmark/history", None, "viewer"),
         ("GET", "/api/v1/benchmark/run/none", None, "viewer"),
@@ -41,6 +41,12 @@ async fn every_route_needs_a_key_and_a_role_enough_for_it() {
             "viewer",
         ),
         ("GET", "/ws/run/none", None, "viewer"),
+        (
+            "POST",
+            "/api/v1/benchmark/compare",
+            Some("{\"ids\": [\"a\"]}"),
+            "viewer",
+        ),
         (
             "POST",
             "/api/v1/benchmark/run",
@@ -303,10 +309,43 @@ async fn a_run_over_http_is_followed_live_then_fetched_exported_and_deleted() {
         .get(&format!("/api/v1/benchmark/export/{id}?format=html"), v)
         .await;
     assert!(html.body.contains("<svg"), "the report with its charts");
+    let second = s
+        .submit(&run_body(
+            &format!("http://{}", sim.local_addr()),
+            2,
+            json!({"num-prompts": 20}),
+        ))
+        .await;
+    let done = s.frames(&second, v).await;
+    assert_eq!(done.last().unwrap()["status"], "complete", "{done:?}");
+    let ids = json!({"ids": [id, second]}).to_string();
+    let cmp = s
+        .call("POST", "/api/v1/benchmark/compare", Some(v), Some(&ids))
+        .await;
+    assert_eq!(cmp.status, 200, "{}", cmp.body);
+    let cmp = cmp.json();
+    assert_eq!(cmp["comparison"]["ids"], json!([id, second]));
+    let rows = cmp["comparison"]["levels"][0]["rows"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r["values"].as_array().unwrap().len() == 2),
+        "each figure for both runs: {rows:?}"
+    );
+    assert!(cmp["report"]["sections"].as_array().unwrap().len() > 2);
+    let html_ids = json!({"ids": [id, second], "format": "html"}).to_string();
+    let page = s
+        .call(
+            "POST",
+            "/api/v1/benchmark/compare",
+            Some(v),
+            Some(&html_ids),
+        )
+        .await;
+    assert!(page.body.contains("<svg"), "the comparison with its charts");
     let metrics = s.get("/metrics", v).await.body;
     for line in [
-        "llm_loadtest_runs{status=\"complete\"} 1",
-        "llm_loadtest_requests_completed_total 40",
+        "llm_loadtest_runs{status=\"complete\"} 2",
+        "llm_loadtest_requests_completed_total 60",
     ] {
         assert!(metrics.contains(line), "{line}: {metrics}");
     }
@@ -375,6 +414,9 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_route_answe
     let paths = doc["paths"].as_object().unwrap();
     // What this server serves; a route added without its document entry fails here.
     let served = [
+        ("get", "/"),
+        ("get", "/ui/app.js"),
+        ("get", "/ui/app.css"),
         ("get", "/health"),
         ("get", "/metrics"),
         ("get", "/api/v1/openapi.json"),
@@ -385,6 +427,7 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_route_answe
         ("get", "/api/v1/benchmark/result/{id}"),
         ("get", "/api/v1/benchmark/history"),
         ("get", "/api/v1/benchmark/export/{id}"),
+        ("post", "/api/v1/benchmark/compare"),
         ("get", "/ws/run/{id}"),
     ];
     let mut documented = Vec::new();

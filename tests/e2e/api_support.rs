@@ -41,6 +41,21 @@ pub async fn server(max_runs: usize, max_concurrency: u32) -> Server {
     let (viewer, _) = keys::create(dir.path(), "v", Role::Viewer).unwrap();
     let (runner, _) = keys::create(dir.path(), "r", Role::Runner).unwrap();
     let (admin, _) = keys::create(dir.path(), "a", Role::Admin).unwrap();
+    start(dir, max_runs, max_concurrency, [viewer, runner, admin]).await
+}
+
+/// A server that never had a key: open, on loopback, as `serve` runs by default.
+pub async fn open_server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    start(dir, 1, 64, Default::default()).await
+}
+
+async fn start(
+    dir: tempfile::TempDir,
+    max_runs: usize,
+    max_concurrency: u32,
+    keys: [String; 3],
+) -> Server {
     let jobs = Arc::new(jobs::Jobs::new(
         dir.path().to_path_buf(),
         crate::support::runtime(),
@@ -59,7 +74,7 @@ pub async fn server(max_runs: usize, max_concurrency: u32) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(api::serve(listener, api, std::future::pending()));
-    Server::at(url, dir, [viewer, runner, admin])
+    Server::at(url, dir, keys)
 }
 
 impl Server {

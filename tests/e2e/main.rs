@@ -2,6 +2,8 @@
 //! 127.0.0.1 (the built-in simulator, bound to port 0).
 mod api;
 mod api_support;
+mod api_ui;
+mod browser;
 mod conformance;
 mod fuzz;
 mod fuzz_input;

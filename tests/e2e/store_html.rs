@@ -1,55 +1,21 @@
 //! The HTML reports open in headless Chromium without console errors and
 //! show their charts. A screenshot is kept in target/tmp/ for a person.
 use std::path::Path;
-use std::process::Command;
 
+use crate::browser;
 use crate::store_support::{cmd, ok, saved_id};
 use crate::support::{fixed, sim};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// Chromium's DOM dump and its log (console messages go to the log).
+/// Chromium's DOM dump of a report file and its log.
 fn chromium(page: &Path, profile: &Path, screenshot: Option<&Path>) -> (String, String) {
-    // A guard against a hung browser only: a page takes seconds, even on a
-    // loaded machine, and only a hang comes near 10 minutes.
-    let mut c = Command::new("timeout");
-    c.args([
-        "600",
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--window-size=1200,2400",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
-    match screenshot {
-        Some(p) => c.arg(format!("--screenshot={}", p.display())),
-        None => c.arg("--dump-dom"),
-    };
-    c.arg(format!("file://{}", page.display()));
-    let out = c.output().expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let url = format!("file://{}", page.display());
+    browser::open(&url, "1200,2400", 0, profile, screenshot)
 }
 
 fn check_page(page: &Path, want_charts: &[&str]) {
     let profile = tempfile::tempdir().unwrap();
     let (dom, log) = chromium(page, profile.path(), None);
-    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    let console = browser::console(&log);
     assert!(console.is_empty(), "console messages: {console:#?}");
     assert!(
         !log.contains("Failed to load resource"),
@@ -70,8 +36,7 @@ fn check_page(page: &Path, want_charts: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_reports_render_in_chromium() {
-    if !Path::new(CHROMIUM).exists() {
-        println!("skipping: {CHROMIUM} is absent (CI installs Debian's chromium package)");
+    if !browser::present() {
         return;
     }
     let server = sim(fixed(4, 2)).await;

@@ -26,6 +26,7 @@ pub mod openapi;
 pub mod reads;
 pub mod routes;
 pub mod runs;
+pub mod ui;
 
 use crate::store::{Store, StoreError};
 

@@ -84,9 +84,11 @@ fn operation(
     let a = &route.answer;
     let mut ok = json!({ "description": a.description });
     if a.status != 204 && a.status != 101 {
-        let schema = a
-            .schema
-            .map_or_else(|| json!({ "type": "string" }), |f| f(answers).to_value());
+        let schema = match a.schema {
+            Some(f) => f(answers).to_value(),
+            None if a.media == "application/json" => json!({ "type": "object" }),
+            None => json!({ "type": "string" }),
+        };
         ok["content"] = json!({ a.media: { "schema": schema } });
     }
     let error_answer = |d: &str| json!({ "description": d, "content": { "application/json": { "schema": error } } });

@@ -229,3 +229,76 @@ pub async fn export(
     )
         .into_response())
 }
+
+/// What to compare, and how to answer.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompareRequest {
+    /// Two or more run IDs (or unique prefixes); the first is the baseline.
+    pub ids: Vec<String>,
+    #[serde(default)]
+    pub format: CompareAs,
+}
+
+/// `json`: the comparison's figures (per level: values, deltas' bootstrap intervals, rank
+/// tests) and the report as `compare` prints it; `html`, `md`, `text`: the report.
+#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CompareAs {
+    #[default]
+    Json,
+    Html,
+    Md,
+    Text,
+}
+
+/// `POST /api/v1/benchmark/compare`: `compare`'s output for saved runs.
+pub async fn compare(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    api.gate.check(&headers, Role::Viewer, "reading runs")?;
+    if !super::runs::is_json(&headers) {
+        return Err(ApiError::NotJson);
+    }
+    let req: CompareRequest = super::runs::parse_body(&body)?;
+    if req.ids.len() < 2 {
+        return Err(ApiError::Invalid(Refusal {
+            field: "ids".into(),
+            reason: "give two or more runs; the first is the baseline".into(),
+        }));
+    }
+    let ids = req.ids;
+    let runs = api
+        .store(move |s| {
+            ids.iter()
+                .map(|id| store::load(s, id))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    let format = req.format;
+    let (mime, text) = tokio::task::spawn_blocking(move || {
+        let cmp = crate::compare::compare(&runs);
+        let doc = crate::report::document::comparison_document(&cmp, &runs)?;
+        anyhow::Ok(match format {
+            CompareAs::Json => (
+                "application/json",
+                serde_json::to_string(&serde_json::json!({ "comparison": cmp, "report": doc }))?,
+            ),
+            CompareAs::Html => (
+                "text/html; charset=utf-8",
+                crate::report::html::render(&doc),
+            ),
+            CompareAs::Md => (
+                "text/markdown; charset=utf-8",
+                crate::report::markdown::render(&doc, None),
+            ),
+            CompareAs::Text => ("text/plain; charset=utf-8", crate::cli::compare::text(&doc)),
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
+    Ok(([(header::CONTENT_TYPE, mime)], text).into_response())
+}

@@ -7,7 +7,7 @@ use axum::routing::{MethodRouter, delete, get, post};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use super::keys::Role;
-use super::{Api, jobs, live, reads, runs};
+use super::{Api, jobs, live, reads, runs, ui};
 
 /// A schema, made by the generator the document uses.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -54,7 +54,39 @@ fn json(status: u16, schema: SchemaFn, description: &'static str) -> Answer {
 pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
     let viewer = Some(Role::Viewer);
     let runner = Some(Role::Runner);
+    let page = |path, summary, media, handler| {
+        (
+            Route {
+                method: "get",
+                path,
+                role: None,
+                summary,
+                query: &[],
+                body: None,
+                answer: Answer {
+                    status: 200,
+                    media,
+                    schema: None,
+                    description: "Embedded in the binary; holds no data.",
+                },
+            },
+            handler,
+        )
+    };
     vec![
+        page("/", "The web UI.", "text/html", get(ui::index)),
+        page(
+            "/ui/app.js",
+            "The web UI's script.",
+            "text/javascript",
+            get(ui::script),
+        ),
+        page(
+            "/ui/app.css",
+            "The web UI's style.",
+            "text/css",
+            get(ui::style),
+        ),
         (
             Route {
                 method: "get",
@@ -190,6 +222,24 @@ pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
                 answer: json(200, schema::<reads::HistoryPage>, "One page."),
             },
             get(reads::history),
+        ),
+        (
+            Route {
+                method: "post",
+                path: "/api/v1/benchmark/compare",
+                role: viewer,
+                summary: "Saved runs side by side per level, the first as baseline: deltas, \
+                          bootstrap intervals and rank tests, as `compare` reports them.",
+                query: &[],
+                body: Some(schema::<reads::CompareRequest>),
+                answer: Answer {
+                    status: 200,
+                    media: JSON,
+                    schema: None,
+                    description: "`{comparison, report}` in JSON, or the report as asked.",
+                },
+            },
+            post(reads::compare),
         ),
         (
             Route {

@@ -24,8 +24,13 @@ use crate::store::{self, StoreError};
 
 /// Reads a submission, naming the setting that is wrong.
 pub fn parse_args(body: &[u8]) -> Result<RunArgs, ApiError> {
+    parse_body(body)
+}
+
+/// Reads a JSON body, naming the field that is wrong (422), or saying it is not JSON (400).
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let args: RunArgs = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let args: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if matches!(
@@ -69,7 +74,9 @@ fn usage_refusal(message: &str) -> Refusal {
     }
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+/// Whether the body is declared JSON. A form or `text/plain` post needs no CORS preflight:
+/// requiring JSON keeps other web pages from posting through a user's browser.
+pub fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -84,8 +91,6 @@ pub async fn submit(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let caller = api.gate.check(&headers, Role::Runner, "starting runs")?;
-    // A form or `text/plain` post needs no CORS preflight: requiring JSON keeps other web
-    // pages from starting runs through a user's browser.
     if !is_json(&headers) {
         return Err(ApiError::NotJson);
     }

@@ -40,7 +40,7 @@ pub const MIN_SAMPLES: usize = 8;
 const SEED: u64 = 0x5eed_c0de;
 
 /// A confidence interval of a difference (B − A).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Interval {
     /// The difference on the full samples.
     pub estimate: f64,
@@ -101,7 +101,7 @@ pub fn bootstrap_percentile_diff(a: &[f64], b: &[f64], q: f64, seed: u64) -> Opt
 }
 
 /// The Mann–Whitney U test of B against A.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct MannWhitney {
     pub n_a: usize,
     pub n_b: usize,
@@ -192,7 +192,8 @@ pub fn normal_sf(z: f64) -> f64 {
 }
 
 /// A per-request latency that can be tested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Metric {
     Ttft,
     Tpot,
@@ -228,7 +229,8 @@ impl Metric {
 }
 
 /// Where a level's samples came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SampleSource {
     Records,
     Histogram,
@@ -272,14 +274,15 @@ pub fn samples(
 }
 
 /// Which way is better for a figure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Better {
     Lower,
     Higher,
 }
 
 /// One figure of a level across the runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Row {
     pub name: String,
     pub better: Better,
@@ -316,14 +319,14 @@ impl Row {
 }
 
 /// A Mann–Whitney test of a metric, per run against the first.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct RankTest {
     pub metric: Metric,
     pub tests: Vec<Option<MannWhitney>>,
 }
 
 /// One level (matched by label) across the runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct LevelComparison {
     pub label: String,
     pub rows: Vec<Row>,
@@ -333,7 +336,7 @@ pub struct LevelComparison {
 }
 
 /// Runs side by side; the first is the baseline.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Comparison {
     pub ids: Vec<String>,
     pub levels: Vec<LevelComparison>,

@@ -34,7 +34,7 @@ pub struct ChartError {
 }
 
 /// A drawn chart: `slug` names its file beside a Markdown report.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Chart {
     pub slug: String,
     pub title: String,

@@ -8,13 +8,14 @@ use crate::result::RunResult;
 use crate::store::StoredRun;
 
 /// A table of text cells.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct TextTable {
     pub header: Vec<String>,
     pub rows: Vec<Vec<String>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "kind", content = "content", rename_all = "kebab-case")]
 pub enum Section {
     Heading(String),
     Paragraph(String),
@@ -24,7 +25,7 @@ pub enum Section {
     Chart(Chart),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Document {
     pub title: String,
     pub sections: Vec<Section>,
