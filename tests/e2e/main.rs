@@ -1,6 +1,7 @@
 //! End-to-end tests: the real engine, plugins and binary against servers on
 //! 127.0.0.1 (the built-in simulator, bound to port 0).
 mod api;
+mod api_browser;
 mod api_support;
 mod api_ui;
 mod browser;

@@ -1,0 +1,211 @@
+//! The web UI driven as a person uses it, in headless Chromium through chromedriver
+//! (WebDriver, fantoccini): a closed server asks for a key, the key is typed in, a run is
+//! started from the form (a refused setting is shown at its field first), its live numbers
+//! change while it goes, its report opens with its charts, and two runs are compared from the
+//! history. No script error on the way; screenshots kept in target/tmp/.
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::api_support;
+use crate::browser;
+use crate::support;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver on a port of its choosing, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn driver() -> Driver {
+    let mut child = Command::new(CHROMEDRIVER)
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let out = child.stdout.take().unwrap();
+    let mut port = None;
+    for line in std::io::BufReader::new(out).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("started successfully on port ").nth(1) {
+            port = rest.trim_end_matches('.').trim().parse::<u16>().ok();
+            break;
+        }
+    }
+    let port = port.expect("chromedriver says its port");
+    Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, png).unwrap();
+}
+
+async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(90))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) {
+    let e = find(c, css).await;
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+/// Script errors since the page loaded (listeners put in by [`watch_errors`]).
+async fn errors(c: &Client) -> Vec<String> {
+    let v = c
+        .execute("return window.__errors || [];", vec![])
+        .await
+        .unwrap();
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+async fn watch_errors(c: &Client) {
+    c.execute(
+        "window.__errors = window.__errors || [];
+         window.addEventListener('error', e => window.__errors.push(String(e.message)));
+         window.addEventListener('unhandledrejection', e => window.__errors.push(String(e.reason)));",
+        vec![],
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_starts_a_run_watches_it_opens_its_report_and_compares() {
+    if !browser::present() || !Path::new(CHROMEDRIVER).exists() {
+        println!("skipping: {CHROMEDRIVER} is absent (CI installs chromium-driver)");
+        return;
+    }
+    let sim = support::sim(support::fixed(20, 10)).await;
+    let s = api_support::server(1, 64).await;
+    let d = tokio::task::spawn_blocking(driver).await.unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": browser::CHROMIUM,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--no-first-run", "--window-size=1280,900"],
+        }),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&d.url)
+        .await
+        .expect("a WebDriver session");
+
+    c.goto(&format!("{}/#/run", s.url)).await.unwrap();
+    watch_errors(&c).await;
+    // A closed server: the page asks for a key.
+    find(&c, "#key-dialog[open]").await;
+    type_into(&c, "#key-input", &s.runner).await;
+    find(&c, "#key-form button[value=save]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let sim_url = format!("http://{}", sim.local_addr());
+    type_into(&c, "#f-server", &sim_url).await;
+    type_into(&c, "#f-concurrency", "4,5000").await;
+    find(&c, "#start-run").await.click().await.unwrap();
+    let refused = find(&c, "#f-concurrency[aria-invalid=true]").await;
+    assert_eq!(
+        refused.attr("aria-describedby").await.unwrap().as_deref(),
+        Some("f-concurrency-error")
+    );
+    let why = find(&c, "#f-concurrency-error").await.text().await.unwrap();
+    assert!(why.contains("over this service's limit of 64"), "{why}");
+    type_into(&c, "#f-concurrency", "4").await;
+    type_into(&c, "#f-duration", "6s").await;
+    type_into(&c, "#f-output-len", "32").await;
+    type_into(&c, "#f-tags", "driven").await;
+    find(&c, "#start-run").await.click().await.unwrap();
+
+    // Live: the completed count changes while the run goes.
+    find(&c, "#cancel").await;
+    let seen = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const cell = document.getElementById('c-completed');
+             const seen = [cell.textContent];
+             new MutationObserver(() => {
+               if (cell.textContent !== seen[seen.length - 1]) seen.push(cell.textContent);
+               if (seen.length >= 3) done(seen);
+             }).observe(cell, { childList: true, characterData: true, subtree: true });",
+            vec![],
+        )
+        .await
+        .expect("the live numbers change");
+    let seen: Vec<String> = serde_json::from_value(seen).unwrap();
+    assert!(seen.len() >= 3, "{seen:?}");
+    shot(&c, "ui-driven-live.png").await;
+    let tps = find(&c, "#c-tps").await.text().await.unwrap();
+    assert_ne!(tps, "–", "throughput is shown");
+
+    // The end, then the report with its charts.
+    find(&c, "#open-report").await.click().await.unwrap();
+    find(&c, "iframe.report").await.enter_frame().await.unwrap();
+    let charts = c.find_all(Locator::Css("svg")).await.unwrap();
+    assert!(charts.len() >= 4, "{} charts in the report", charts.len());
+    c.enter_parent_frame().await.unwrap();
+    shot(&c, "ui-driven-report.png").await;
+
+    // A second run (through the API), then both compared from the history.
+    let body = json!({
+        "server": sim_url, "model": "sim-llama", "concurrency": [2], "num-prompts": 12,
+        "output-len": 8, "tokenizer": "cl100k_base", "tags": ["driven"],
+    })
+    .to_string();
+    let second = s.submit(&body).await;
+    let end = s.frames(&second, &s.viewer).await;
+    assert_eq!(end.last().unwrap()["status"], "complete");
+    c.goto(&format!("{}/#/history?tag=driven", s.url))
+        .await
+        .unwrap();
+    watch_errors(&c).await;
+    find(&c, "tbody tr:nth-child(2)").await;
+    for b in c
+        .find_all(Locator::Css("tbody input[type=checkbox]"))
+        .await
+        .unwrap()
+    {
+        b.click().await.unwrap();
+    }
+    find(&c, "#compare:not([disabled])")
+        .await
+        .click()
+        .await
+        .unwrap();
+    find(&c, "iframe.report").await.enter_frame().await.unwrap();
+    let charts = c.find_all(Locator::Css("svg")).await.unwrap();
+    assert!(!charts.is_empty(), "the comparison has charts");
+    c.enter_parent_frame().await.unwrap();
+    shot(&c, "ui-driven-compare.png").await;
+    let errs = errors(&c).await;
+    assert!(errs.is_empty(), "script errors: {errs:?}");
+    c.close().await.unwrap();
+    drop(d);
+}
