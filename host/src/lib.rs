@@ -12,6 +12,7 @@ pub mod info;
 pub mod metrics;
 pub mod plugin;
 pub mod recommend;
+pub mod remote;
 pub mod report;
 pub mod request_shape;
 pub mod result;

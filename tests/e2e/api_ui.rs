@@ -1,8 +1,8 @@
 //! The web UI in headless Chromium against an open server (loopback, no keys) and the
-//! simulator: the history lists a run, its live page shows the finished run with its
-//! figures, its report page frames the HTML report, a comparison opens — with no console
-//! messages, at desktop and phone widths. Screenshots are kept in target/tmp/ for a person.
-//! (Typing a key and starting a run from the form need a driven browser: not done yet.)
+//! simulator: the history lists runs, a live page draws, a report page frames the HTML
+//! report, a comparison opens — with no console messages at load, at desktop and phone
+//! widths. Screenshots are kept in target/tmp/ for a person. `api_browser.rs` drives the
+//! page as a person would.
 use std::path::Path;
 
 use serde_json::json;
@@ -59,9 +59,10 @@ async fn the_web_ui_shows_runs_live_pages_reports_and_comparisons() {
             assert!(history.contains(id), "the history lists {id}: {history}");
         }
         assert!(history.contains("ui-a") && history.contains("complete"));
+        // The page's clock does not wait for socket frames, so the end of the run may or may
+        // not be in this dump; api_browser.rs waits for it.
         let live = page(&format!("live/{}", ids[0]), "1280,900");
-        assert!(live.contains("complete"), "{live}");
-        assert!(live.contains("id=\"open-report\""), "{live}");
+        assert!(live.contains(&format!("Run {}", ids[0])), "{live}");
         assert!(live.contains("<svg"), "the live charts are drawn: {live}");
         let report = page(&format!("report/{}", ids[0]), "1280,900");
         assert!(report.contains("<iframe class=\"report\""), "{report}");

@@ -18,6 +18,7 @@ mod plugin_sandbox;
 mod plugin_support;
 mod recommend;
 mod recommend_cli;
+mod remote_cli;
 mod run_cli;
 mod run_connections;
 mod run_errors;

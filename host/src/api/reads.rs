@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::guard::Refusal;
 use super::keys::Role;
 use crate::cli::export::{self, ExportFormat};
-use crate::store::{self, RunEntry, RunFilter};
+use crate::store::{self, RunFilter, RunRow};
 
 #[derive(Debug, Deserialize)]
 pub struct ResultQuery {
@@ -92,51 +92,6 @@ pub struct HistoryQuery {
 pub const MAX_PAGE: usize = 500;
 const DEFAULT_PAGE: usize = 50;
 
-/// One row of the history: what `history` prints.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct RunRow {
-    id: String,
-    status: &'static str,
-    started_at: String,
-    finished_at: String,
-    model: String,
-    server: String,
-    adapter: String,
-    levels: Vec<String>,
-    completed: u64,
-    failed: u64,
-    best_output_throughput: Option<f64>,
-    tags: Vec<String>,
-}
-
-fn row(e: &RunEntry) -> RunRow {
-    let r = &e.result;
-    let levels = if r.levels.is_empty() {
-        e.plans.iter().map(|p| p.label.clone()).collect()
-    } else {
-        r.levels.iter().map(|l| l.label.clone()).collect()
-    };
-    RunRow {
-        id: e.id.clone(),
-        status: e.status.name(),
-        started_at: r.started_at.clone(),
-        finished_at: r.finished_at.clone(),
-        model: r.settings.model.clone(),
-        server: r.settings.server.clone(),
-        adapter: r.adapter.name.clone(),
-        levels,
-        completed: r.levels.iter().map(|l| l.summary.completed).sum(),
-        failed: r.levels.iter().map(|l| l.summary.failed).sum(),
-        best_output_throughput: r
-            .levels
-            .iter()
-            .map(|l| l.summary.output_throughput)
-            .filter(|t| t.is_finite())
-            .reduce(f64::max),
-        tags: r.settings.tags.clone(),
-    }
-}
-
 /// `GET /api/v1/benchmark/history`: runs newest first, `{total, offset, limit, runs}`.
 pub async fn history(
     State(api): State<Arc<Api>>,
@@ -178,7 +133,12 @@ pub async fn history(
             .unwrap_or_default(),
     };
     let (runs, unreadable) = api.store(move |s| store::list(s, &filter)).await?;
-    let page: Vec<RunRow> = runs.iter().skip(q.offset).take(limit).map(row).collect();
+    let page: Vec<RunRow> = runs
+        .iter()
+        .skip(q.offset)
+        .take(limit)
+        .map(RunRow::of)
+        .collect();
     Ok(Json(HistoryPage {
         total: runs.len(),
         offset: q.offset,

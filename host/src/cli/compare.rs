@@ -36,6 +36,8 @@ pub struct CompareArgs {
     /// Where runs are saved [default: the user's data directory].
     #[arg(long, env = "LLM_LOADTEST_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: crate::remote::RemoteFlag,
 }
 
 /// The document for a terminal: tables drawn, charts left out.
@@ -75,6 +77,24 @@ pub fn text(doc: &Document) -> String {
 }
 
 pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    if let Some(remote) = args.remote.chosen()? {
+        let format = match args.format {
+            CompareFormat::Text => "text",
+            CompareFormat::Md => "md",
+            CompareFormat::Html => "html",
+        };
+        let body = serde_json::json!({ "ids": args.ids, "format": format });
+        let text = crate::remote::block_on(remote.text(
+            http::Method::POST,
+            "/api/v1/benchmark/compare",
+            Some(&body),
+        ))??;
+        if args.format == CompareFormat::Md && args.out.is_some() {
+            eprintln!("note: from a server, Markdown comes without its chart files");
+        }
+        super::export::emit(args.out.as_deref(), &text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let dir = store::data_dir_or_default(args.data_dir.as_deref())?;
     let st = store::open(&dir)?;
     let runs = args

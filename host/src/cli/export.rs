@@ -37,6 +37,8 @@ pub struct ExportArgs {
     /// Where runs are saved [default: the user's data directory].
     #[arg(long, env = "LLM_LOADTEST_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: crate::remote::RemoteFlag,
 }
 
 fn csv_field(s: &str) -> String {
@@ -113,7 +115,8 @@ pub fn csv(run: &StoredRun) -> String {
     out
 }
 
-fn emit(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
+/// Writes `text` to `out`, saying where, or prints it.
+pub fn emit(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
     match out {
         Some(p) => {
             std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
@@ -170,6 +173,29 @@ pub fn render(run: &StoredRun, format: ExportFormat) -> anyhow::Result<String> {
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    if let Some(remote) = args.remote.chosen()? {
+        let format = args
+            .format
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default();
+        let path = format!(
+            "/api/v1/benchmark/export/{}?format={format}",
+            crate::remote::encode(&args.id)
+        );
+        let text = crate::remote::block_on(remote.text(http::Method::GET, &path, None))??;
+        match args.format {
+            ExportFormat::Md if args.out.is_some() => {
+                eprintln!("note: from a server, Markdown comes without its chart files");
+            }
+            ExportFormat::Vllm => {
+                eprintln!("note: from a server, vLLM's files come as one JSON array, a level each");
+            }
+            _ => {}
+        }
+        emit(args.out.as_deref(), &text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let dir = store::data_dir_or_default(args.data_dir.as_deref())?;
     let st = store::open(&dir)?;
     let run = store::load(&st, &args.id)?;

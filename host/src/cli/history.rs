@@ -8,7 +8,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 
 use crate::report::document::num;
-use crate::store::{self, RunEntry, RunFilter};
+use crate::store::{self, RunFilter, RunRow};
 
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
@@ -27,6 +27,8 @@ pub struct HistoryArgs {
     /// Where runs are saved [default: the user's data directory].
     #[arg(long, env = "LLM_LOADTEST_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: crate::remote::RemoteFlag,
 }
 
 /// `--since`: a date, a time, or an age before now.
@@ -49,19 +51,16 @@ pub fn parse_since(s: &str) -> Result<SystemTime, String> {
         .ok_or_else(|| format!("--since `{s}` is too far back"))
 }
 
-fn requests(e: &RunEntry) -> String {
-    let (ok, failed) = e.result.levels.iter().fold((0, 0), |(o, f), l| {
-        (o + l.summary.completed, f + l.summary.failed)
-    });
-    if failed > 0 {
-        format!("{ok} ok, {failed} failed")
+fn requests(r: &RunRow) -> String {
+    if r.failed > 0 {
+        format!("{} ok, {} failed", r.completed, r.failed)
     } else {
-        format!("{ok} ok")
+        format!("{} ok", r.completed)
     }
 }
 
 /// The history table.
-pub fn render(runs: &[RunEntry]) -> String {
+pub fn render(runs: &[RunRow]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
@@ -77,34 +76,24 @@ pub fn render(runs: &[RunEntry]) -> String {
         "best out tok/s",
         "tags",
     ]);
-    for e in runs {
-        let r = &e.result;
-        let levels: Vec<&str> = if r.levels.is_empty() {
-            e.plans.iter().map(|p| p.label.as_str()).collect()
-        } else {
-            r.levels.iter().map(|l| l.label.as_str()).collect()
-        };
-        let best = r
-            .levels
-            .iter()
-            .map(|l| l.summary.output_throughput)
-            .fold(f64::NAN, f64::max);
+    for r in runs {
         t.add_row(vec![
-            Cell::new(&e.id),
+            Cell::new(&r.id),
             Cell::new(
                 r.started_at
                     .get(..19)
                     .unwrap_or(&r.started_at)
                     .replace('T', " "),
             ),
-            Cell::new(e.status.name()),
-            Cell::new(&r.settings.model),
-            Cell::new(&r.settings.server),
-            Cell::new(&r.adapter.name),
-            Cell::new(levels.join(",")),
-            Cell::new(requests(e)).set_alignment(CellAlignment::Right),
-            Cell::new(num(best)).set_alignment(CellAlignment::Right),
-            Cell::new(r.settings.tags.join(",")),
+            Cell::new(&r.status),
+            Cell::new(&r.model),
+            Cell::new(&r.server),
+            Cell::new(&r.adapter),
+            Cell::new(r.levels.join(",")),
+            Cell::new(requests(r)).set_alignment(CellAlignment::Right),
+            Cell::new(num(r.best_output_throughput.unwrap_or(f64::NAN)))
+                .set_alignment(CellAlignment::Right),
+            Cell::new(r.tags.join(",")),
         ]);
     }
     t.to_string()
@@ -118,6 +107,35 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(super::EXIT_USAGE));
         }
     };
+    if let Some(remote) = args.remote.chosen()? {
+        let mut q = Vec::new();
+        for (k, v) in [
+            ("model", &args.model),
+            ("server", &args.server),
+            ("since", &args.since),
+        ] {
+            if let Some(v) = v {
+                q.push(format!("{k}={}", crate::remote::encode(v)));
+            }
+        }
+        if !args.tags.is_empty() {
+            q.push(format!(
+                "tag={}",
+                crate::remote::encode(&args.tags.join(","))
+            ));
+        }
+        let (rows, unreadable) =
+            crate::remote::block_on(crate::remote::history(&remote, &q.join("&")))??;
+        for e in &unreadable {
+            eprintln!("warning: {e}");
+        }
+        if rows.is_empty() {
+            println!("no saved runs match on {}", remote.url());
+        } else {
+            println!("{}", render(&rows));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let dir = store::data_dir_or_default(args.data_dir.as_deref())?;
     let st = store::open(&dir)?;
     let filter = RunFilter {
@@ -133,7 +151,8 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     if runs.is_empty() {
         println!("no saved runs match in {}", dir.display());
     } else {
-        println!("{}", render(&runs));
+        let rows: Vec<RunRow> = runs.iter().map(RunRow::of).collect();
+        println!("{}", render(&rows));
     }
     Ok(ExitCode::SUCCESS)
 }

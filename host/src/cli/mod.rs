@@ -14,6 +14,7 @@ pub mod info;
 pub mod plugin;
 pub mod recommend;
 pub mod run;
+pub mod run_remote;
 pub mod serve;
 pub mod show;
 

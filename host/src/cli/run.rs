@@ -204,6 +204,11 @@ pub struct RunArgs {
     /// Directory for cached compiled plugins [default: the user's cache dir].
     #[arg(long, env = "LLM_LOADTEST_PLUGIN_CACHE")]
     pub plugin_cache: Option<PathBuf>,
+    /// Run on a `serve` instance instead of here (its key from LLM_LOADTEST_API_KEY): it sends
+    /// the requests and keeps the result; this prints its progress and the table.
+    #[arg(long, env = "LLM_LOADTEST_REMOTE", value_name = "URL")]
+    #[serde(skip)]
+    pub remote: Option<String>,
 }
 
 /// A usage problem: the message is shown and the exit code is 2.
@@ -245,6 +250,7 @@ impl RunArgs {
             .map_err(|e| usage(format!("config {}: {e}", path.display())))?;
         out.config = self.config;
         out.api_key = self.api_key;
+        out.remote = self.remote;
         Ok(out)
     }
 
@@ -510,6 +516,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(a) => a,
         Err(e) => return Ok(usage_exit(&e)),
     };
+    if let Some(remote) = crate::remote::chosen(args.remote.as_deref())? {
+        return super::run_remote::run(args, remote);
+    }
     let spec = match args.to_spec() {
         Ok(s) => s,
         Err(e) => return Ok(usage_exit(&e)),
@@ -618,6 +627,13 @@ async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
     if result.interrupted && cancel.is_cancelled() {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
+    Ok(verdict(result, args.fail_under_attainment))
+}
+
+/// The exit code of a run that was measured to its end: [`EXIT_NO_SUCCESS`] when a level had
+/// no successful request, [`EXIT_SLO_GATE`] when one missed `fail_under` attainment, else 0.
+/// Says why on stderr.
+pub(super) fn verdict(result: &crate::result::RunResult, fail_under: Option<f64>) -> ExitCode {
     let empty: Vec<&str> = result
         .levels
         .iter()
@@ -629,9 +645,9 @@ async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
             "error: no request succeeded at {} (exit code {EXIT_NO_SUCCESS}); the errors above say why",
             empty.join(", ")
         );
-        return Ok(ExitCode::from(EXIT_NO_SUCCESS));
+        return ExitCode::from(EXIT_NO_SUCCESS);
     }
-    if let Some(min) = args.fail_under_attainment {
+    if let Some(min) = fail_under {
         let short: Vec<String> = result
             .levels
             .iter()
@@ -645,10 +661,10 @@ async fn run_async(args: RunArgs, spec: RunSpec) -> anyhow::Result<ExitCode> {
                 "SLO gate failed: attainment below {min} % at {}",
                 short.join(", ")
             );
-            return Ok(ExitCode::from(EXIT_SLO_GATE));
+            return ExitCode::from(EXIT_SLO_GATE);
         }
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
 /// Says what the connections will not do that a user might expect: check certificates under
@@ -679,7 +695,11 @@ fn warn_about_transport(spec: &RunSpec) {
     }
 }
 
-fn write_output(path: &Path, format: Option<&str>, out: &runner::RunOutput) -> anyhow::Result<()> {
+pub(super) fn write_output(
+    path: &Path,
+    format: Option<&str>,
+    out: &runner::RunOutput,
+) -> anyhow::Result<()> {
     use anyhow::Context as _;
     match format.unwrap_or("native") {
         "vllm" => {

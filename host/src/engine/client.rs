@@ -161,6 +161,11 @@ impl Target {
     }
 
     /// The base URL, without credentials.
+    /// What every request carries (credentials among them: never print the values).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
     pub fn base_url(&self) -> String {
         format!("{}://{}{}", self.scheme, self.authority, self.base_path)
     }

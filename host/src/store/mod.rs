@@ -11,6 +11,7 @@
 pub mod journal;
 pub mod recorder;
 mod recover;
+mod row;
 pub mod run_id;
 mod sled_store;
 
@@ -23,6 +24,7 @@ use crate::engine::{Bound, Load, Warmup};
 use crate::metrics::RequestRecord;
 use crate::result::{RunResult, SCHEMA_VERSION};
 
+pub use row::RunRow;
 pub use sled_store::SledStore;
 
 /// Bump on any change to the store's layout (trees, keys, entry shape).

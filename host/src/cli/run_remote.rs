@@ -1,0 +1,140 @@
+//! `run --remote URL`: the run is submitted to a `serve` instance, which sends the requests
+//! and keeps the result; this follows its progress, prints the same table and notes as a
+//! local run, writes `--output` here, and exits with the same codes. Ctrl-C asks the server
+//! to stop the run, whose measured part it keeps.
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::run::{EXIT_INTERRUPTED, RunArgs, verdict, write_output};
+use crate::remote::{Remote, RemoteError, encode};
+use crate::result::RunResult;
+
+/// How often the run's state is asked for.
+const POLL: Duration = Duration::from_secs(1);
+
+#[derive(Deserialize)]
+struct Saved {
+    result: RunResult,
+}
+
+/// One line of progress from the job's state.
+fn progress(state: &Value) -> String {
+    let status = state["status"].as_str().unwrap_or("?");
+    let c = &state["current"];
+    if c.is_null() {
+        return status.to_string();
+    }
+    let ms = |v: &Value| v.as_f64().map_or("-".into(), |x| format!("{x:.1} ms"));
+    format!(
+        "{} {:.0} s: {} sent, {} ok, {} failed, {} in flight, TTFT p99 {}",
+        c["level"].as_str().unwrap_or("?"),
+        c["elapsed_s"].as_f64().unwrap_or(0.0),
+        c["sent"],
+        c["completed"],
+        c["failed"],
+        c["in_flight"],
+        ms(&c["ttft_p99_ms"])
+    )
+}
+
+pub fn run(args: RunArgs, remote: Remote) -> anyhow::Result<ExitCode> {
+    // What names this machine's files stays here: the result is written here at the end.
+    let mut sent = args.clone();
+    sent.output = None;
+    sent.output_format = None;
+    sent.data_dir = None;
+    sent.plugin_cache = None;
+    let body = serde_json::to_value(&sent)?;
+    crate::remote::block_on(follow(args, remote, body))?
+}
+
+async fn follow(args: RunArgs, remote: Remote, body: Value) -> anyhow::Result<ExitCode> {
+    let url = remote.url();
+    let job: Value = match remote
+        .json(Method::POST, "/api/v1/benchmark/run", Some(&body))
+        .await
+    {
+        Err(RemoteError::Refused {
+            status: 422,
+            message,
+            ..
+        }) => {
+            eprintln!("error: {url} refused the run: {message}");
+            return Ok(ExitCode::from(super::EXIT_USAGE));
+        }
+        other => other?,
+    };
+    let id = job["id"].as_str().unwrap_or_default().to_string();
+    eprintln!("submitted to {url} as run {id}");
+    let state_path = format!("/api/v1/benchmark/run/{}", encode(&id));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut cancelled = false;
+    let mut last = String::new();
+    let end = loop {
+        let state: Value = remote.json(Method::GET, &state_path, None).await?;
+        if !matches!(state["status"].as_str(), Some("queued" | "running")) {
+            break state;
+        }
+        let line = progress(&state);
+        if line != last && !args.no_progress {
+            eprintln!("{line}");
+            last = line;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            _ = &mut ctrl_c, if !cancelled => {
+                cancelled = true;
+                eprintln!("\ninterrupted: asking {url} to stop run {id}; what it measured is kept");
+                remote.call(Method::POST, &format!("{state_path}/cancel"), None).await?;
+            }
+        }
+    };
+    let status = end["status"].as_str().unwrap_or("?");
+    if status == "failed" {
+        eprintln!(
+            "error: run {id} failed on {url}: {}",
+            end["reason"].as_str().unwrap_or("no reason given")
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let path = format!("/api/v1/benchmark/result/{}?records=true", encode(&id));
+    let saved: Saved = remote.json(Method::GET, &path, None).await?;
+    let mut result = saved.result;
+    let records: Vec<_> = result
+        .levels
+        .iter_mut()
+        .map(|l| l.requests.take().unwrap_or_default())
+        .collect();
+    // The records go in the written result only when asked for, as in a local run.
+    if args.save_requests {
+        for (l, r) in result.levels.iter_mut().zip(&records) {
+            l.requests = Some(r.clone());
+        }
+    }
+    println!("{}", crate::report::table::render(&result));
+    for note in crate::report::table::notes(&result) {
+        println!("{note}");
+    }
+    if let Some(p) = &args.output {
+        let out = crate::runner::RunOutput {
+            result: result.clone(),
+            records: Arc::new(records),
+        };
+        write_output(p, args.output_format.as_deref(), &out)?;
+        println!("result written to {}", p.display());
+    }
+    println!("run saved as {id} ({status}) on {url}: llm-loadtest show {id} --remote {url}");
+    if let Some(reason) = end["reason"].as_str() {
+        println!("{reason}");
+    }
+    if cancelled || status == "cancelled" {
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    Ok(verdict(&result, args.fail_under_attainment))
+}
