@@ -128,6 +128,9 @@ fn frame(f: &Frame<'_>) -> String {
 /// Frames a slow client may fall behind by before it is sent a fresh snapshot instead.
 const FRAME_BACKLOG: usize = 256;
 
+/// Ended jobs kept in memory (status, last frame); older ones are answered from the store.
+const KEEP_ENDED: usize = 256;
+
 impl Job {
     /// The frames a client gets first (the job as it stands, and its last frame when it
     /// has ended), and a subscription to every frame after them.
@@ -278,7 +281,22 @@ impl Jobs {
             frames,
             cancel: CancellationToken::new(),
         });
-        self.map().insert(id.clone(), Arc::clone(&job));
+        {
+            let mut map = self.map();
+            map.insert(id.clone(), Arc::clone(&job));
+            let mut ended: Vec<(String, String)> = map
+                .values()
+                .map(|j| j.view())
+                .filter(|v| v.status.is_final())
+                .map(|v| (v.submitted_at, v.id))
+                .collect();
+            if ended.len() > KEEP_ENDED {
+                ended.sort();
+                for (_, old) in &ended[..ended.len() - KEEP_ENDED] {
+                    map.remove(old);
+                }
+            }
+        }
         self.counters.submitted.fetch_add(1, Ordering::Relaxed);
         let jobs = Arc::clone(self);
         let j = Arc::clone(&job);
@@ -402,7 +420,18 @@ impl Jobs {
                 (status, reason, Some(&o.result))
             }
         };
-        job.end(status, reason, result);
+        // The last frame stays in memory for late clients: the records are left out of it
+        // (`result/{id}?records=true` has them).
+        let slim = result
+            .filter(|r| r.levels.iter().any(|l| l.requests.is_some()))
+            .map(|r| {
+                let mut r = r.clone();
+                for l in &mut r.levels {
+                    l.requests = None;
+                }
+                r
+            });
+        job.end(status, reason, slim.as_ref().or(result));
     }
 
     fn count(&self, result: &RunResult) {

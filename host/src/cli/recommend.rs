@@ -82,6 +82,12 @@ pub fn run(args: RecommendArgs) -> anyhow::Result<ExitCode> {
                 .into(),
         );
     }
+    if let Some(url) = &run_args.remote {
+        eprintln!(
+            "note: recommend runs its probes from this machine; --remote / LLM_LOADTEST_REMOTE \
+             ({url}) is not used"
+        );
+    }
     if run_args.slo.is_none() {
         return usage("recommend needs --slo (e.g. --slo ttft:500ms,tpot:50ms)".into());
     }
