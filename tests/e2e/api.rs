@@ -29,7 +29,7 @@ async fn every_route_needs_a_key_and_a_role_enough_for_it() {
     let health = s.call("GET", "/health", None, None).await;
     assert_eq!(health.status, 200, "{}", health.body);
     // (method, path, body, the least role)
-    let routes: [(&str, &str, Option<&str>, &str); 10] = [
+    let routes: [(&str, &str, Option<&str>, &str); 11] = [
         ("GET", "/metrics", None, "viewer"),
         ("GET", "/api/v1/benchmark/history", None, "viewer"),
         ("GET", "/api/v1/benchmark/run/none", None, "viewer"),
@@ -47,6 +47,7 @@ async fn every_route_needs_a_key_and_a_role_enough_for_it() {
             Some("{\"ids\": [\"a\"]}"),
             "viewer",
         ),
+        ("POST", "/api/v1/benchmark/import", Some("{}"), "runner"),
         (
             "POST",
             "/api/v1/benchmark/run",
@@ -342,6 +343,38 @@ async fn a_run_over_http_is_followed_live_then_fetched_exported_and_deleted() {
         )
         .await;
     assert!(page.body.contains("<svg"), "the comparison with its charts");
+    // What export writes, import takes back as a new run.
+    let exported = s
+        .get(&format!("/api/v1/benchmark/export/{id}?format=json"), v)
+        .await
+        .body;
+    let imported = s
+        .call(
+            "POST",
+            "/api/v1/benchmark/import?name=first.json&tag=imported",
+            Some(&s.runner),
+            Some(&exported),
+        )
+        .await;
+    assert_eq!(imported.status, 201, "{}", imported.body);
+    let copy = imported.json()["id"].as_str().unwrap().to_string();
+    assert_ne!(copy, id);
+    let listed = s
+        .get("/api/v1/benchmark/history?tag=imported", v)
+        .await
+        .json();
+    assert_eq!(listed["runs"][0]["id"], copy.as_str(), "{listed}");
+    assert_eq!(listed["runs"][0]["completed"], 40);
+    let garbage = s
+        .call(
+            "POST",
+            "/api/v1/benchmark/import",
+            Some(&s.runner),
+            Some("{\"not\": \"a result\"}"),
+        )
+        .await;
+    assert_eq!(garbage.status, 422, "{}", garbage.body);
+    assert_eq!(garbage.json()["field"], "body");
     let metrics = s.get("/metrics", v).await.body;
     for line in [
         "llm_loadtest_runs{status=\"complete\"} 2",
@@ -428,6 +461,7 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_route_answe
         ("get", "/api/v1/benchmark/history"),
         ("get", "/api/v1/benchmark/export/{id}"),
         ("post", "/api/v1/benchmark/compare"),
+        ("post", "/api/v1/benchmark/import"),
         ("get", "/ws/run/{id}"),
     ];
     let mut documented = Vec::new();

@@ -110,6 +110,28 @@ async fn the_command_line_runs_and_reads_through_a_server() {
     .await;
     let (c, _) = text(&csv);
     assert!(c.lines().nth(1).is_some_and(|l| l.starts_with(&id)), "{c}");
+    let file = here.path().join("first.json");
+    let file = file.to_str().unwrap();
+    let export = remote(here.path(), &s.url, v, &["export", &id, "--out", file]);
+    assert_eq!(output(export).await.status.code(), Some(0));
+    let import = remote(
+        here.path(),
+        &s.url,
+        &s.runner,
+        &["import", "--tag", "again", file],
+    );
+    let imported = output(import).await;
+    let (im, ie) = text(&imported);
+    assert_eq!(imported.status.code(), Some(0), "{ie}");
+    assert!(im.contains("imported") && im.contains(" on "), "{im}");
+    let again = output(remote(
+        here.path(),
+        &s.url,
+        v,
+        &["history", "--tag", "again"],
+    ))
+    .await;
+    assert!(text(&again).0.contains("10 ok"), "{:?}", text(&again));
     let cmp = output(remote(here.path(), &s.url, v, &["compare", &id, &id2])).await;
     let (cm, ce) = text(&cmp);
     assert_eq!(cmp.status.code(), Some(0), "{ce}");

@@ -262,3 +262,74 @@ pub async fn compare(
     .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
     Ok(([(header::CONTENT_TYPE, mime)], text).into_response())
 }
+
+/// Where an imported file came from, and what to add to it.
+#[derive(Debug, Deserialize)]
+pub struct ImportQuery {
+    /// The file's name, kept as the run's origin.
+    name: Option<String>,
+    /// The server a vLLM result was measured against (vLLM's result names none).
+    server: Option<String>,
+    /// Comma-separated tags to add.
+    tag: Option<String>,
+}
+
+/// A saved import.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Imported {
+    pub id: String,
+    /// What the import could not carry over.
+    pub notes: Vec<String>,
+}
+
+/// Largest file `import` takes: a result with every request's record.
+pub const IMPORT_LIMIT: usize = 256 * 1024 * 1024;
+
+/// `POST /api/v1/benchmark/import`: a result file (ours, or vLLM bench serve JSON) as the
+/// body, saved as a new run, as `import` does.
+pub async fn import(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    Query(q): Query<ImportQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    api.gate.check(&headers, Role::Runner, "importing runs")?;
+    if !super::runs::is_json(&headers) {
+        return Err(ApiError::NotJson);
+    }
+    let name = q.name.unwrap_or_else(|| "upload".into());
+    let tags: Vec<String> = q
+        .tag
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let prepared = tokio::task::spawn_blocking(move || {
+        let text = String::from_utf8(body.to_vec())
+            .map_err(|_| anyhow::anyhow!("{name} is not UTF-8 text"))?;
+        crate::cli::import::prepare(&text, &name, q.server.as_deref(), &tags)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| {
+        ApiError::Invalid(Refusal {
+            field: "body".into(),
+            reason: format!("{e:#}"),
+        })
+    })?;
+    let notes = prepared.notes;
+    let (result, records, origin) = (prepared.result, prepared.records, prepared.origin);
+    let id = api
+        .store(move |s| store::save_result(s, result, records, origin))
+        .await?;
+    tracing::info!(run = %id, "run imported");
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(Imported { id, notes }),
+    )
+        .into_response())
+}

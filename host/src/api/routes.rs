@@ -243,6 +243,23 @@ pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
         ),
         (
             Route {
+                method: "post",
+                path: "/api/v1/benchmark/import",
+                role: runner,
+                summary: "Save a result file as a new run, as `import` does: ours (`export \
+                          --format json`, `run --output`) or vLLM bench serve JSON.",
+                query: &[
+                    ("name", "the file's name, kept as the run's origin"),
+                    ("server", "the server a vLLM result was measured against"),
+                    ("tag", "comma-separated tags to add"),
+                ],
+                body: Some(schema::<serde_json::Value>),
+                answer: json(201, schema::<reads::Imported>, "Saved."),
+            },
+            post(reads::import).layer(axum::extract::DefaultBodyLimit::max(reads::IMPORT_LIMIT)),
+        ),
+        (
+            Route {
                 method: "get",
                 path: "/api/v1/benchmark/export/{id}",
                 role: viewer,
