@@ -3,69 +3,12 @@
 //! started from the form (a refused setting is shown at its field first), its live numbers
 //! change while it goes, its report opens with its charts, and two runs are compared from the
 //! history. No script error on the way; screenshots kept in target/tmp/.
-use std::io::BufRead as _;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::json;
 
 use crate::api_support;
-use crate::browser;
+use crate::browser::{self, errors, find, shot, watch_errors};
 use crate::support;
-
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// chromedriver on a port of its choosing, killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn driver() -> Driver {
-    let mut child = Command::new(CHROMEDRIVER)
-        .arg("--port=0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
-    let out = child.stdout.take().unwrap();
-    let mut port = None;
-    for line in std::io::BufReader::new(out).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("started successfully on port ").nth(1) {
-            port = rest.trim_end_matches('.').trim().parse::<u16>().ok();
-            break;
-        }
-    }
-    let port = port.expect("chromedriver says its port");
-    Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-async fn shot(c: &Client, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    std::fs::write(&path, png).unwrap();
-}
-
-async fn find(c: &Client, css: &str) -> fantoccini::elements::Element {
-    c.wait()
-        .at_most(Duration::from_secs(90))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-}
 
 async fn type_into(c: &Client, css: &str, text: &str) {
     let e = find(c, css).await;
@@ -73,49 +16,14 @@ async fn type_into(c: &Client, css: &str, text: &str) {
     e.send_keys(text).await.unwrap();
 }
 
-/// Script errors since the page loaded (listeners put in by [`watch_errors`]).
-async fn errors(c: &Client) -> Vec<String> {
-    let v = c
-        .execute("return window.__errors || [];", vec![])
-        .await
-        .unwrap();
-    serde_json::from_value(v).unwrap_or_default()
-}
-
-async fn watch_errors(c: &Client) {
-    c.execute(
-        "window.__errors = window.__errors || [];
-         window.addEventListener('error', e => window.__errors.push(String(e.message)));
-         window.addEventListener('unhandledrejection', e => window.__errors.push(String(e.reason)));",
-        vec![],
-    )
-    .await
-    .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_starts_a_run_watches_it_opens_its_report_and_compares() {
-    if !browser::present() || !Path::new(CHROMEDRIVER).exists() {
-        println!("skipping: {CHROMEDRIVER} is absent (CI installs chromium-driver)");
+    if !browser::driver_present() {
         return;
     }
     let sim = support::sim(support::fixed(20, 10)).await;
     let s = api_support::server(1, 64).await;
-    let d = tokio::task::spawn_blocking(driver).await.unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": browser::CHROMIUM,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                     "--no-first-run", "--window-size=1280,900"],
-        }),
-    );
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&d.url)
-        .await
-        .expect("a WebDriver session");
+    let (c, d) = browser::session(1280, 900).await;
 
     c.goto(&format!("{}/#/run", s.url)).await.unwrap();
     watch_errors(&c).await;

@@ -1,19 +1,19 @@
-//! The web UI in headless Chromium against an open server (loopback, no keys) and the
-//! simulator: the history lists runs, a live page draws, a report page frames the HTML
-//! report, a comparison opens — with no console messages at load, at desktop and phone
-//! widths. Screenshots are kept in target/tmp/ for a person. `api_browser.rs` drives the
-//! page as a person would.
-use std::path::Path;
-
+//! The web UI against an open server (loopback, no keys) and the simulator, in headless
+//! Chromium through chromedriver, at desktop and phone widths: the history lists runs, a
+//! finished run's live page shows its end with the link to its report, a report page frames
+//! the HTML report with its charts, a comparison opens — each waited for as an element on the
+//! page, with no script error. Screenshots are kept in target/tmp/ for a person.
+//! `api_browser.rs` drives the page as a person would against a closed server.
+use fantoccini::Locator;
 use serde_json::json;
 
 use crate::api_support;
-use crate::browser;
+use crate::browser::{self, errors, find, shot, watch_errors};
 use crate::support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_ui_shows_runs_live_pages_reports_and_comparisons() {
-    if !browser::present() {
+    if !browser::driver_present() {
         return;
     }
     let sim = support::sim(support::fixed(20, 10)).await;
@@ -35,63 +35,57 @@ async fn the_web_ui_shows_runs_live_pages_reports_and_comparisons() {
         assert_eq!(end.last().unwrap()["status"], "complete", "{end:?}");
         ids.push(id);
     }
-    let base = s.url.clone();
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let profile = tempfile::tempdir().unwrap();
-        let page = |route: &str, size: &str| {
-            let (dom, log) = browser::open(
-                &format!("{base}/#/{route}"),
-                size,
-                3000,
-                profile.path(),
-                None,
-            );
-            let console = browser::console(&log);
-            assert!(
-                console.is_empty(),
-                "#/{route}: console messages: {console:#?}"
-            );
-            dom
-        };
-        let history = page("history", "1280,900");
+    let (c, d) = browser::session(1280, 900).await;
+    c.goto(&format!("{}/#/history", s.url)).await.unwrap();
+    watch_errors(&c).await;
+    for (width, height, name) in [
+        (1280, 900, "ui-history.png"),
+        (390, 844, "ui-history-phone.png"),
+    ] {
+        c.set_window_size(width, height).await.unwrap();
+        c.goto(&format!("{}/#/history", s.url)).await.unwrap();
         for id in &ids {
-            assert!(history.contains(id), "the history lists {id}: {history}");
+            find(&c, &format!("a[href='#/report/{id}']")).await;
         }
-        assert!(history.contains("ui-a") && history.contains("complete"));
-        // The page's clock does not wait for socket frames, so the end of the run may or may
-        // not be in this dump; api_browser.rs waits for it.
-        let live = page(&format!("live/{}", ids[0]), "1280,900");
-        assert!(live.contains(&format!("Run {}", ids[0])), "{live}");
-        assert!(live.contains("<svg"), "the live charts are drawn: {live}");
-        let report = page(&format!("report/{}", ids[0]), "1280,900");
-        assert!(report.contains("<iframe class=\"report\""), "{report}");
-        let compare = page(&format!("compare?ids={},{}", ids[0], ids[1]), "1280,900");
-        assert!(compare.contains("<iframe class=\"report\""), "{compare}");
-        let phone = page("history", "390,844");
-        assert!(phone.contains(&ids[0]));
-        for (route, size, name) in [
-            ("history", "1280,900", "ui-history.png"),
-            ("history", "390,844", "ui-history-phone.png"),
-            (&*format!("report/{}", ids[0]), "1280,1400", "ui-report.png"),
-        ] {
-            let shot = shots.join(name);
-            let _ = std::fs::remove_file(&shot);
-            browser::open(
-                &format!("{base}/#/{route}"),
-                size,
-                3000,
-                profile.path(),
-                Some(&shot),
-            );
-            let bytes = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
-            assert!(
-                bytes > 5_000,
-                "screenshot {} is {bytes} bytes",
-                shot.display()
-            );
-        }
-    })
-    .await
-    .unwrap();
+        let rows = c.find_all(Locator::Css("tbody tr")).await.unwrap();
+        assert_eq!(rows.len(), 2, "the history lists both runs at {width} px");
+        let badge = find(&c, "tbody .badge").await.text().await.unwrap();
+        assert_eq!(badge, "complete");
+        shot(&c, name).await;
+    }
+    c.set_window_size(1280, 900).await.unwrap();
+
+    // A finished run's live page: the snapshot, then its end, which links to the report.
+    c.goto(&format!("{}/#/live/{}", s.url, ids[0]))
+        .await
+        .unwrap();
+    find(&c, "#open-report").await;
+    let state = find(&c, "#live-state").await.text().await.unwrap();
+    assert!(state.contains("complete"), "{state}");
+    assert!(
+        !c.find_all(Locator::Css("svg.chart"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    c.goto(&format!("{}/#/report/{}", s.url, ids[0]))
+        .await
+        .unwrap();
+    find(&c, "iframe.report").await.enter_frame().await.unwrap();
+    find(&c, "svg").await;
+    c.enter_parent_frame().await.unwrap();
+    shot(&c, "ui-report.png").await;
+
+    c.goto(&format!("{}/#/compare?ids={},{}", s.url, ids[0], ids[1]))
+        .await
+        .unwrap();
+    find(&c, "iframe.report").await.enter_frame().await.unwrap();
+    find(&c, "svg").await;
+    c.enter_parent_frame().await.unwrap();
+
+    let errs = errors(&c).await;
+    assert!(errs.is_empty(), "script errors: {errs:?}");
+    c.close().await.unwrap();
+    drop(d);
 }

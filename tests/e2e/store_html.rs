@@ -9,7 +9,7 @@ use crate::support::{fixed, sim};
 /// Chromium's DOM dump of a report file and its log.
 fn chromium(page: &Path, profile: &Path, screenshot: Option<&Path>) -> (String, String) {
     let url = format!("file://{}", page.display());
-    browser::open(&url, "1200,2400", 0, profile, screenshot)
+    browser::open(&url, "1200,2400", profile, screenshot)
 }
 
 fn check_page(page: &Path, want_charts: &[&str]) {

@@ -88,6 +88,16 @@ pub struct HistoryQuery {
     offset: usize,
 }
 
+/// A `tag` query value: comma-separated tags.
+fn tag_list(tag: Option<&str>) -> Vec<String> {
+    tag.into_iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Most runs in one page.
 pub const MAX_PAGE: usize = 500;
 const DEFAULT_PAGE: usize = 50;
@@ -121,16 +131,7 @@ pub async fn history(
         model: q.model,
         server: q.server,
         since,
-        tags: q
-            .tag
-            .map(|t| {
-                t.split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        tags: tag_list(q.tag.as_deref()),
     };
     let (runs, unreadable) = api.store(move |s| store::list(s, &filter)).await?;
     let page: Vec<RunRow> = runs
@@ -298,16 +299,7 @@ pub async fn import(
         return Err(ApiError::NotJson);
     }
     let name = q.name.unwrap_or_else(|| "upload".into());
-    let tags: Vec<String> = q
-        .tag
-        .map(|t| {
-            t.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let tags = tag_list(q.tag.as_deref());
     let prepared = tokio::task::spawn_blocking(move || {
         let text = String::from_utf8(body.to_vec())
             .map_err(|_| anyhow::anyhow!("{name} is not UTF-8 text"))?;
