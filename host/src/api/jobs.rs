@@ -8,7 +8,7 @@
 //! first (status, the levels finished, the latest tick) is updated under the same lock the
 //! frame is sent under, so a client that takes the snapshot and subscribes in one step misses
 //! no frame and sees none twice.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -132,6 +132,28 @@ const FRAME_BACKLOG: usize = 256;
 const KEEP_ENDED: usize = 256;
 
 impl Job {
+    fn new(id: &str, submitted_by: &str, levels: usize) -> Job {
+        let (frames, _) = broadcast::channel(FRAME_BACKLOG);
+        Job {
+            state: Mutex::new(State {
+                view: JobView {
+                    id: id.to_string(),
+                    status: JobStatus::Queued,
+                    submitted_by: submitted_by.to_string(),
+                    submitted_at: crate::result::now_rfc3339(),
+                    levels,
+                    level_index: None,
+                    current: None,
+                    finished: Vec::new(),
+                    reason: None,
+                },
+                finished: None,
+            }),
+            frames,
+            cancel: CancellationToken::new(),
+        }
+    }
+
     /// The frames a client gets first (the job as it stands, and its last frame when it
     /// has ended), and a subscription to every frame after them.
     pub fn watch(&self) -> (Vec<String>, broadcast::Receiver<String>) {
@@ -194,6 +216,59 @@ impl Job {
     fn set_running(&self) {
         self.lock().view.status = JobStatus::Running;
     }
+}
+
+/// One client's place in a job's frames. A client too slow for the backlog is sent the job
+/// as it stands instead of what it missed, and, when the job ended meanwhile, its last frame:
+/// every follower ends with the `finished` frame, however far behind it fell.
+pub struct Follower {
+    job: Arc<Job>,
+    pending: VecDeque<String>,
+    frames: broadcast::Receiver<String>,
+    ended: bool,
+}
+
+impl Follower {
+    pub fn new(job: Arc<Job>) -> Follower {
+        let (first, frames) = job.watch();
+        Follower {
+            job,
+            pending: first.into(),
+            frames,
+            ended: false,
+        }
+    }
+
+    /// The next frame to send, or `None` once the `finished` frame has been given.
+    /// Cancel-safe: a frame is taken only when it is returned.
+    pub async fn next(&mut self) -> Option<String> {
+        if self.ended {
+            return None;
+        }
+        let text = match self.pending.pop_front() {
+            Some(f) => f,
+            None => loop {
+                match self.frames.recv().await {
+                    Ok(t) => break t,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let (now, frames) = self.job.watch();
+                        self.frames = frames;
+                        self.pending = now.into();
+                        if let Some(f) = self.pending.pop_front() {
+                            break f;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            },
+        };
+        self.ended = is_finished(&text);
+        Some(text)
+    }
+}
+
+fn is_finished(frame: &str) -> bool {
+    frame.starts_with(r#"{"event":"finished""#)
 }
 
 /// Totals since the server started, for `/metrics`.
@@ -262,25 +337,7 @@ impl Jobs {
     /// Queues a validated run; it starts when a slot is free. Call inside a Tokio runtime.
     pub fn submit(self: &Arc<Self>, spec: RunSpec, submitted_by: &str) -> Arc<Job> {
         let id = run_id::new_run_id();
-        let (frames, _) = broadcast::channel(FRAME_BACKLOG);
-        let job = Arc::new(Job {
-            state: Mutex::new(State {
-                view: JobView {
-                    id: id.clone(),
-                    status: JobStatus::Queued,
-                    submitted_by: submitted_by.to_string(),
-                    submitted_at: crate::result::now_rfc3339(),
-                    levels: spec.levels.len(),
-                    level_index: None,
-                    current: None,
-                    finished: Vec::new(),
-                    reason: None,
-                },
-                finished: None,
-            }),
-            frames,
-            cancel: CancellationToken::new(),
-        });
+        let job = Arc::new(Job::new(&id, submitted_by, spec.levels.len()));
         {
             let mut map = self.map();
             map.insert(id.clone(), Arc::clone(&job));
@@ -474,5 +531,67 @@ async fn forward(job: Arc<Job>, jobs: Arc<Jobs>, mut rx: broadcast::Receiver<Pro
             Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(f: &str) -> String {
+        serde_json::from_str::<serde_json::Value>(f).unwrap()["event"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The frame ready now: every frame here is sent before it is asked for, so a follower
+    /// that would wait is a failure, not a hang.
+    fn next(f: &mut Follower) -> Option<String> {
+        use futures::FutureExt as _;
+        f.next().now_or_never().expect("a frame or the end, without waiting")
+    }
+
+    fn started(index: usize) -> ProgressEvent {
+        ProgressEvent::LevelStarted {
+            level: "c=1".into(),
+            index,
+            of: 1,
+            planned: None,
+        }
+    }
+
+    #[test]
+    fn a_follower_that_fell_behind_a_job_that_ended_still_gets_the_end() {
+        let job = Arc::new(Job::new("r1", "k1", 1));
+        let mut f = Follower::new(Arc::clone(&job));
+        assert_eq!(event(&next(&mut f).unwrap()), "snapshot");
+        for i in 0..FRAME_BACKLOG + 10 {
+            job.apply(&started(i));
+        }
+        job.end(JobStatus::Complete, None, None);
+        // Behind by more than the backlog: the job as it stands, then its end, then nothing.
+        assert_eq!(event(&next(&mut f).unwrap()), "snapshot");
+        assert_eq!(event(&next(&mut f).unwrap()), "finished");
+        assert!(next(&mut f).is_none());
+    }
+
+    #[test]
+    fn a_follower_in_step_gets_every_frame_once_and_then_the_end() {
+        let job = Arc::new(Job::new("r2", "k1", 1));
+        let mut f = Follower::new(Arc::clone(&job));
+        job.apply(&started(0));
+        job.end(JobStatus::Cancelled, Some("cancelled".into()), None);
+        let got: Vec<String> = [next(&mut f), next(&mut f), next(&mut f)]
+            .into_iter()
+            .map(|x| event(&x.unwrap()))
+            .collect();
+        assert_eq!(got, ["snapshot", "progress", "finished"]);
+        assert!(next(&mut f).is_none());
+        // A client that comes after the end gets the job and its end at once.
+        let mut late = Follower::new(job);
+        assert_eq!(event(&next(&mut late).unwrap()), "snapshot");
+        assert_eq!(event(&next(&mut late).unwrap()), "finished");
+        assert!(next(&mut late).is_none());
     }
 }

@@ -10,12 +10,11 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::broadcast::error::RecvError;
 
 use super::Api;
 use super::auth::WS_PROTOCOL;
 use super::error::ApiError;
-use super::jobs::{Job, JobStatus};
+use super::jobs::{Follower, Job, JobStatus};
 use super::keys::Role;
 
 /// The server answers.
@@ -59,43 +58,18 @@ pub async fn ws(
         .on_upgrade(move |socket| api.sockets.track_future(follow(socket, job))))
 }
 
-fn is_finished(frame: &str) -> bool {
-    frame.starts_with(r#"{"event":"finished""#)
-}
-
 async fn follow(mut socket: WebSocket, job: Arc<Job>) {
-    let (first, mut frames) = job.watch();
-    for f in first {
-        let end = is_finished(&f);
-        if socket.send(Message::Text(f.into())).await.is_err() {
-            return;
-        }
-        if end {
-            let _ = socket.send(Message::Close(None)).await;
-            return;
-        }
-    }
+    let mut frames = Follower::new(job);
     loop {
         tokio::select! {
-            f = frames.recv() => {
-                let text = match f {
-                    Ok(t) => t,
-                    // Too slow for the frames: a fresh snapshot carries all it missed.
-                    Err(RecvError::Lagged(_)) => {
-                        let (now, rx) = job.watch();
-                        frames = rx;
-                        now.into_iter().next().unwrap_or_default()
+            f = frames.next() => match f {
+                Some(text) => {
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
                     }
-                    Err(RecvError::Closed) => break,
-                };
-                let end = is_finished(&text);
-                if socket.send(Message::Text(text.into())).await.is_err() {
-                    return;
                 }
-                if end {
-                    break;
-                }
-            }
+                None => break,
+            },
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
