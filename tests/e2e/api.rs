@@ -29,8 +29,11 @@ async fn every_route_needs_a_key_and_a_role_enough_for_it() {
     let health = s.call("GET", "/health", None, None).await;
     assert_eq!(health.status, 200, "{}", health.body);
     // (method, path, body, the least role)
-    let routes: [(&str, &str, Option<&str>, &str); 11] = [
+    let routes: [(&str, &str, Option<&str>, &str); 14] = [
         ("GET", "/metrics", None, "viewer"),
+        ("GET", "/api/v1/plugins", None, "viewer"),
+        ("POST", "/api/v1/plugins", Some("not wasm"), "runner"),
+        ("DELETE", "/api/v1/plugins/none", None, "admin"),
         ("GET", "/api/v1/benchmark/history", None, "viewer"),
         ("GET", "/api/v1/benchmark/run/none", None, "viewer"),
         ("GET", "/api/v1/benchmark/result/none", None, "viewer"),
@@ -462,6 +465,9 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_route_answe
         ("get", "/api/v1/benchmark/export/{id}"),
         ("post", "/api/v1/benchmark/compare"),
         ("post", "/api/v1/benchmark/import"),
+        ("get", "/api/v1/plugins"),
+        ("post", "/api/v1/plugins"),
+        ("delete", "/api/v1/plugins/{name}"),
         ("get", "/ws/run/{id}"),
     ];
     let mut documented = Vec::new();
@@ -477,7 +483,7 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_route_answe
         );
     }
     for (method, path) in &documented {
-        let url = path.replace("{id}", "none");
+        let url = path.replace("{id}", "none").replace("{name}", "none");
         let body = (method == "post").then_some("{}");
         let a = s
             .call(&method.to_uppercase(), &url, Some(&s.admin), body)

@@ -2,7 +2,8 @@
 //! (WebDriver, fantoccini): a closed server asks for a key, the key is typed in, a run is
 //! started from the form (a refused setting is shown at its field first), its live numbers
 //! change while it goes, its report opens with its charts, and two runs are compared from the
-//! history. No script error on the way; screenshots kept in target/tmp/.
+//! history; an adapter uploaded on the plugins page is offered by the run form. No script
+//! error on the way; screenshots kept in target/tmp/.
 use fantoccini::{Client, Locator};
 use serde_json::json;
 
@@ -112,6 +113,34 @@ async fn a_person_starts_a_run_watches_it_opens_its_report_and_compares() {
     assert!(!charts.is_empty(), "the comparison has charts");
     c.enter_parent_frame().await.unwrap();
     shot(&c, "ui-driven-compare.png").await;
+
+    // An adapter uploaded from the plugins page is offered by the run form.
+    let wasm = s.dir.path().join("team.wasm");
+    let openai = llm_loadtest::plugin::embedded_plugins()
+        .iter()
+        .find(|p| p.name == "openai")
+        .unwrap();
+    std::fs::write(&wasm, openai.bytes).unwrap();
+    c.goto(&format!("{}/#/plugins", s.url)).await.unwrap();
+    watch_errors(&c).await;
+    find(&c, "tbody tr").await;
+    find(&c, "#p-file")
+        .await
+        .send_keys(&wasm.display().to_string())
+        .await
+        .unwrap();
+    type_into(&c, "#p-name", "team-openai").await;
+    find(&c, "#upload").await.click().await.unwrap();
+    let verdict = find(&c, "#upload-verdict:not([hidden])").await;
+    assert!(
+        verdict.text().await.unwrap().contains("pass"),
+        "the conformance report is shown"
+    );
+    let row = find(&c, "tbody tr:last-child th").await;
+    assert_eq!(row.text().await.unwrap(), "team-openai");
+    shot(&c, "ui-driven-plugins.png").await;
+    c.goto(&format!("{}/#/run", s.url)).await.unwrap();
+    find(&c, "#f-adapter option[value=team-openai]").await;
     let errs = errors(&c).await;
     assert!(errs.is_empty(), "script errors: {errs:?}");
     c.close().await.unwrap();

@@ -111,6 +111,19 @@ impl Server {
         body: Option<&str>,
         content_type: &str,
     ) -> Answer {
+        let body = body.map(|b| b.as_bytes().to_vec());
+        self.call_bytes(method, path, key, body, content_type).await
+    }
+
+    /// `method path` with `key` (if any) and a `body` (if any) of `content_type`.
+    pub async fn call_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> Answer {
         let mut req = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.url));
@@ -121,7 +134,7 @@ impl Server {
             req = req.header("content-type", content_type);
         }
         let req = req
-            .body(Full::new(Bytes::from(body.unwrap_or("").to_string())))
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .unwrap();
         let resp = tokio::time::timeout(Duration::from_secs(60), self.client.request(req))
             .await

@@ -2,6 +2,7 @@
 //! 127.0.0.1 (the built-in simulator, bound to port 0).
 mod api;
 mod api_browser;
+mod api_plugins;
 mod api_support;
 mod api_ui;
 mod browser;

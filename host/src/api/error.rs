@@ -27,10 +27,15 @@ pub enum ApiError {
     Invalid(Refusal),
     #[error("the body must be JSON (Content-Type: application/json)")]
     NotJson,
+    #[error("the body must be a WebAssembly component (Content-Type: application/wasm)")]
+    NotWasm,
     #[error("{0}")]
     BadRequest(String),
     #[error("no run `{0}`")]
     NotFound(String),
+    /// Something other than a run is not there; the message names it.
+    #[error("{0}")]
+    Missing(String),
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -56,10 +61,11 @@ impl ApiError {
             }
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-json"),
+            ApiError::NotWasm => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-wasm"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),
-            ApiError::NotFound(_) | ApiError::Store(StoreError::NotFound(_)) => {
-                (StatusCode::NOT_FOUND, "not-found")
-            }
+            ApiError::NotFound(_)
+            | ApiError::Missing(_)
+            | ApiError::Store(StoreError::NotFound(_)) => (StatusCode::NOT_FOUND, "not-found"),
             ApiError::Store(StoreError::Ambiguous { .. }) => (StatusCode::BAD_REQUEST, "ambiguous"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Store(StoreError::Locked { .. }) => {
@@ -75,7 +81,8 @@ impl ApiError {
 /// The body of every answer that is not a success.
 #[derive(Debug, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ErrorBody {
-    /// A stable kind: unauthorized, forbidden, invalid, not-json, bad-request, not-found,
+    /// A stable kind: unauthorized, forbidden, invalid, not-json, not-wasm, bad-request,
+    /// not-found,
     /// ambiguous, conflict, store-busy, internal.
     pub error: String,
     /// What went wrong, for a person.

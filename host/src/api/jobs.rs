@@ -317,6 +317,11 @@ impl Jobs {
         &self.data_dir
     }
 
+    /// The plugin runtime runs load their adapters and policies from.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
     pub fn get(&self, id: &str) -> Option<Arc<Job>> {
         self.map().get(id).cloned()
     }
@@ -549,7 +554,9 @@ mod tests {
     /// that would wait is a failure, not a hang.
     fn next(f: &mut Follower) -> Option<String> {
         use futures::FutureExt as _;
-        f.next().now_or_never().expect("a frame or the end, without waiting")
+        f.next()
+            .now_or_never()
+            .expect("a frame or the end, without waiting")
     }
 
     fn started(index: usize) -> ProgressEvent {

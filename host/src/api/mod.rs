@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod keys;
 pub mod live;
 pub mod openapi;
+pub mod plugins;
 pub mod reads;
 pub mod routes;
 pub mod runs;
@@ -41,6 +42,7 @@ pub struct Api {
     pub gate: auth::Gate,
     pub limits: guard::Limits,
     pub jobs: Arc<jobs::Jobs>,
+    pub plugins: plugins::Plugins,
     store: held_store::HeldStore,
     /// The WebSockets being served: an upgraded connection is no longer the HTTP server's,
     /// so its graceful shutdown does not wait for them; the server's does.
@@ -53,6 +55,7 @@ impl Api {
             gate,
             limits,
             store: held_store::HeldStore::new(jobs.data_dir().to_path_buf()),
+            plugins: plugins::Plugins::new(jobs.data_dir()),
             jobs,
             sockets: tokio_util::task::TaskTracker::new(),
         }

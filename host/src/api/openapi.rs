@@ -114,9 +114,15 @@ fn operation(
         if let Some(o) = schema.as_object_mut() {
             o.remove("$schema");
         }
+        // A body that is not JSON says its media type in its schema (`contentMediaType`).
+        let media = schema
+            .get("contentMediaType")
+            .and_then(|m| m.as_str())
+            .unwrap_or("application/json")
+            .to_string();
         op["requestBody"] = json!({
             "required": true,
-            "content": { "application/json": { "schema": schema } },
+            "content": { media: { "schema": schema } },
         });
     }
     op

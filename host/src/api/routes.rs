@@ -7,13 +7,22 @@ use axum::routing::{MethodRouter, delete, get, post};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use super::keys::Role;
-use super::{Api, jobs, live, reads, runs, ui};
+use super::{Api, jobs, live, plugins, reads, runs, ui};
 
 /// A schema, made by the generator the document uses.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
 fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
+}
+
+/// A WebAssembly component as a request body.
+fn wasm(_: &mut SchemaGenerator) -> Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "contentMediaType": "application/wasm",
+        "description": "The component's bytes (`application/octet-stream` is taken too)."
+    })
 }
 
 /// What a route answers when it succeeds.
@@ -277,6 +286,53 @@ pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
                 },
             },
             get(reads::export),
+        ),
+        (
+            Route {
+                method: "get",
+                path: "/api/v1/plugins",
+                role: viewer,
+                summary: "The plugins runs can name: built in, then uploaded.",
+                query: &[],
+                body: None,
+                answer: json(200, schema::<Vec<plugins::PluginView>>, "Every plugin."),
+            },
+            get(plugins::list),
+        ),
+        (
+            Route {
+                method: "post",
+                path: "/api/v1/plugins",
+                role: runner,
+                summary: "Upload an adapter or policy component: checked as `plugin check` \
+                          does (an adapter also through the conformance battery, whose verdict \
+                          is answered), stored by content hash, then named by runs.",
+                query: &[(
+                    "name",
+                    "the name runs will use (default: the name the plugin gives itself)",
+                )],
+                body: Some(wasm),
+                answer: json(201, schema::<plugins::Uploaded>, "Checked and stored."),
+            },
+            post(plugins::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(plugins::UPLOAD_LIMIT)),
+        ),
+        (
+            Route {
+                method: "delete",
+                path: "/api/v1/plugins/{name}",
+                role: Some(Role::Admin),
+                summary: "Forget an uploaded plugin; results of runs that used it keep its hash.",
+                query: &[],
+                body: None,
+                answer: Answer {
+                    status: 204,
+                    media: JSON,
+                    schema: None,
+                    description: "Deleted.",
+                },
+            },
+            delete(plugins::delete),
         ),
         (
             Route {

@@ -94,8 +94,9 @@ pub async fn submit(
     if !is_json(&headers) {
         return Err(ApiError::NotJson);
     }
-    let args = parse_args(&body)?;
+    let mut args = parse_args(&body)?;
     guard::check_args(&args)?;
+    resolve_plugins(&api, &mut args)?;
     let spec = args.to_spec().map_err(|e| usage_refusal(&e.0))?;
     guard::check_spec(&spec, &api.limits)?;
     let job = api.jobs.submit(spec, &caller.key_id);
@@ -108,6 +109,18 @@ pub async fn submit(
         Json(view),
     )
         .into_response())
+}
+
+/// Names of uploaded plugins as the files the runtime loads (built-in names stay).
+pub fn resolve_plugins(api: &Api, args: &mut RunArgs) -> Result<(), ApiError> {
+    use crate::plugin::PluginKind;
+    if let Some(a) = &args.adapter {
+        args.adapter = Some(api.plugins.resolve("adapter", a, PluginKind::Adapter)?);
+    }
+    if let Some(p) = &args.slo_policy {
+        args.slo_policy = Some(api.plugins.resolve("slo-policy", p, PluginKind::Slo)?);
+    }
+    Ok(())
 }
 
 /// `GET /api/v1/benchmark/run/{id}`: a job of this server, or any run in the store.

@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::plugin::{
-    Framing, LoadedPlugin, PluginKind, ReplayReport, ReplayStep, Runtime, RuntimeConfig, Usage,
+    Framing, LoadedPlugin, ReplayReport, ReplayStep, Runtime, RuntimeConfig, Usage,
     default_cache_dir, embedded_plugins, replay,
 };
 
@@ -117,13 +117,7 @@ fn list() -> anyhow::Result<ExitCode> {
     );
     let mut failed = false;
     for p in embedded_plugins() {
-        let identity = match p.kind {
-            PluginKind::Adapter => rt.load_adapter(p.name).map(|a| a.identity().clone()),
-            PluginKind::Slo => rt.load_slo_policy(p.name).map(|s| s.identity().clone()),
-            PluginKind::Recommend => rt
-                .load_recommend_policy(p.name)
-                .map(|r| r.identity().clone()),
-        };
+        let identity = rt.load_any(p.name).map(|l| l.identity().clone());
         match identity {
             Ok(id) => println!(
                 "{:<12} {:<10} {:<10} {:<6} {:>9}",
@@ -164,14 +158,12 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
+    if let Err(e) = loaded.probe() {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
     let (identity, imports, exports) = match &loaded {
-        LoadedPlugin::Adapter(a) => {
-            if let Err(e) = a.probe_instance() {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::FAILURE);
-            }
-            (a.identity(), a.imports(), a.exports())
-        }
+        LoadedPlugin::Adapter(a) => (a.identity(), a.imports(), a.exports()),
         LoadedPlugin::Slo(s) => (s.identity(), s.imports(), s.exports()),
         LoadedPlugin::Recommend(r) => (r.identity(), r.imports(), r.exports()),
     };
@@ -187,24 +179,20 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         "  WIT:          llm-loadtest:plugin@{}",
         identity.wit_version
     );
-    match &loaded {
-        LoadedPlugin::Adapter(a) => {
-            let info = a.info();
-            println!("  description:  {}", info.description);
-            println!("  framing:      {}", info.framing.name());
-            println!("  default path: {}", info.default_path);
-            println!("  capabilities: {}", info.capabilities.join(", "));
-            println!(
-                "  tokenizer:    {}",
-                if a.can_tokenize() {
-                    "yes: asks its server to count tokens (--tokenizer auto/server)"
-                } else {
-                    "no: prompts are sized with a local tokenizer"
-                }
-            );
-        }
-        LoadedPlugin::Slo(s) => println!("  description:  {}", s.info().description),
-        LoadedPlugin::Recommend(r) => println!("  description:  {}", r.info().description),
+    println!("  description:  {}", loaded.description());
+    if let LoadedPlugin::Adapter(a) = &loaded {
+        let info = a.info();
+        println!("  framing:      {}", info.framing.name());
+        println!("  default path: {}", info.default_path);
+        println!("  capabilities: {}", info.capabilities.join(", "));
+        println!(
+            "  tokenizer:    {}",
+            if a.can_tokenize() {
+                "yes: asks its server to count tokens (--tokenizer auto/server)"
+            } else {
+                "no: prompts are sized with a local tokenizer"
+            }
+        );
     }
     println!("  exports:      {}", exports.join(", "));
     println!("  imports:      {}", imports.join(", "));

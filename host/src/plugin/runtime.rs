@@ -64,17 +64,55 @@ pub enum LoadedPlugin {
     Recommend(Arc<RecommendPolicy>),
 }
 
+impl LoadedPlugin {
+    pub fn kind(&self) -> PluginKind {
+        match self {
+            LoadedPlugin::Adapter(_) => PluginKind::Adapter,
+            LoadedPlugin::Slo(_) => PluginKind::Slo,
+            LoadedPlugin::Recommend(_) => PluginKind::Recommend,
+        }
+    }
+
+    pub fn identity(&self) -> &PluginIdentity {
+        match self {
+            LoadedPlugin::Adapter(a) => a.identity(),
+            LoadedPlugin::Slo(s) => s.identity(),
+            LoadedPlugin::Recommend(r) => r.identity(),
+        }
+    }
+
+    /// Makes one instance of an adapter, as a run's first request would (policies already
+    /// made one to be loaded).
+    pub fn probe(&self) -> Result<(), PluginError> {
+        match self {
+            LoadedPlugin::Adapter(a) => a.probe_instance(),
+            _ => Ok(()),
+        }
+    }
+
+    /// What the plugin says it is for.
+    pub fn description(&self) -> &str {
+        match self {
+            LoadedPlugin::Adapter(a) => &a.info().description,
+            LoadedPlugin::Slo(s) => &s.info().description,
+            LoadedPlugin::Recommend(r) => &r.info().description,
+        }
+    }
+}
+
 /// Where a plugin's bytes came from.
 enum Source {
     Embedded(&'static embedded::EmbeddedPlugin),
     File(PathBuf, Vec<u8>),
+    /// Bytes not yet on disk (an upload being checked), under the name errors use.
+    Bytes(String, Vec<u8>),
 }
 
 impl Source {
     fn bytes(&self) -> &[u8] {
         match self {
             Source::Embedded(p) => p.bytes,
-            Source::File(_, bytes) => bytes,
+            Source::File(_, bytes) | Source::Bytes(_, bytes) => bytes,
         }
     }
 
@@ -86,6 +124,7 @@ impl Source {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| path.display().to_string()),
+            Source::Bytes(label, _) => label.clone(),
         }
     }
 
@@ -93,6 +132,7 @@ impl Source {
         match self {
             Source::Embedded(_) => "embedded".to_owned(),
             Source::File(path, _) => path.display().to_string(),
+            Source::Bytes(..) => "uploaded".to_owned(),
         }
     }
 }
@@ -226,22 +266,35 @@ impl Runtime {
         if let Some(p) = lock(&self.recommenders).get(spec) {
             return Ok(LoadedPlugin::Recommend(p.clone()));
         }
-        let prepared = self.prepare(spec, None)?;
-        Ok(match prepared.kind {
-            PluginKind::Adapter => {
-                let a = Arc::new(self.make_adapter(prepared)?);
+        let loaded = self.make_any(self.prepare(spec, None)?)?;
+        match &loaded {
+            LoadedPlugin::Adapter(a) => {
                 lock(&self.adapters).insert(spec.to_owned(), a.clone());
-                LoadedPlugin::Adapter(a)
             }
-            PluginKind::Slo => {
-                let p = Arc::new(self.make_policy(prepared)?);
+            LoadedPlugin::Slo(p) => {
                 lock(&self.policies).insert(spec.to_owned(), p.clone());
-                LoadedPlugin::Slo(p)
             }
-            PluginKind::Recommend => {
-                let p = Arc::new(self.make_recommender(prepared)?);
+            LoadedPlugin::Recommend(p) => {
                 lock(&self.recommenders).insert(spec.to_owned(), p.clone());
-                LoadedPlugin::Recommend(p)
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Check a component given as bytes (an upload) as [`Runtime::load_any`] would load it;
+    /// nothing is kept under a name (the compiled form is kept by hash, so a later load of the
+    /// same bytes does not compile them again).
+    pub fn check_bytes(&self, label: &str, bytes: Vec<u8>) -> Result<LoadedPlugin, PluginError> {
+        let source = Source::Bytes(label.to_owned(), bytes);
+        self.make_any(self.prepare_source(&source, None)?)
+    }
+
+    fn make_any(&self, prepared: Prepared) -> Result<LoadedPlugin, PluginError> {
+        Ok(match prepared.kind {
+            PluginKind::Adapter => LoadedPlugin::Adapter(Arc::new(self.make_adapter(prepared)?)),
+            PluginKind::Slo => LoadedPlugin::Slo(Arc::new(self.make_policy(prepared)?)),
+            PluginKind::Recommend => {
+                LoadedPlugin::Recommend(Arc::new(self.make_recommender(prepared)?))
             }
         })
     }
@@ -315,7 +368,14 @@ impl Runtime {
 
     /// Read, check, compile (or fetch from cache) and link one plugin.
     fn prepare(&self, spec: &str, want: Option<PluginKind>) -> Result<Prepared, PluginError> {
-        let source = self.resolve(spec)?;
+        self.prepare_source(&self.resolve(spec)?, want)
+    }
+
+    fn prepare_source(
+        &self,
+        source: &Source,
+        want: Option<PluginKind>,
+    ) -> Result<Prepared, PluginError> {
         let label = source.label();
         let bytes = source.bytes();
         inspect::check_header(&label, bytes)?;

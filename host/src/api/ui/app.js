@@ -145,6 +145,14 @@ const FIELDS = [
 
 function runView() {
   const form = el("form", { class: "grid", novalidate: true, "aria-labelledby": "run-title" });
+  // Uploaded adapters join the built-in ones in the list.
+  api("GET", "/api/v1/plugins").then((all) => {
+    const select = form.elements["adapter"];
+    const have = new Set([...select.options].map((o) => o.value));
+    for (const p of all) {
+      if (p.kind === "adapter" && !have.has(p.name)) select.append(el("option", { value: p.name }, p.name));
+    }
+  }).catch(() => {});
   for (const [name, label, type, value, hint, options] of FIELDS) {
     const id = "f-" + name;
     const input =
@@ -398,6 +406,54 @@ function compareView(params) {
   return [el("h2", {}, "Compare " + ids.join(" · ")), box];
 }
 
+function pluginsView() {
+  const out = el("div", { class: "table-wrap" }, el("p", {}, "Loading…"));
+  const load = () => api("GET", "/api/v1/plugins").then((all) => {
+    out.replaceChildren(el("table", {},
+      el("thead", {}, el("tr", {}, ["Name", "Kind", "Version", "Origin", "sha256", "Description"]
+        .map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, all.map((p) => el("tr", {},
+        el("th", { scope: "row" }, p.name), el("td", {}, p.kind), el("td", {}, p.version),
+        el("td", {}, p.origin + (p.uploaded_by ? ` by ${p.uploaded_by}` : "")),
+        el("td", {}, el("code", { title: p.sha256 }, p.sha256.slice(0, 12))),
+        el("td", {}, p.description))))));
+  }).catch((e) => out.replaceChildren(el("p", { class: "error" }, e.message)));
+  const form = el("form", { class: "grid", "aria-labelledby": "upload-title" },
+    el("div", {}, el("label", { for: "p-file" }, "Component (.wasm)"),
+      el("input", { id: "p-file", name: "file", type: "file", accept: ".wasm,application/wasm", required: true })),
+    el("div", {}, el("label", { for: "p-name" }, "Name"),
+      el("input", { id: "p-name", name: "name", spellcheck: "false" }),
+      el("p", { class: "hint" }, "what runs will call it; empty: the name it gives itself")),
+    el("div", { class: "actions" }, el("button", { type: "submit", id: "upload" }, "Check and upload")));
+  const verdict = el("pre", { id: "upload-verdict", class: "verdict", hidden: true });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const file = form.elements["file"].files[0];
+    if (!file) return say("Choose a .wasm file first.", true);
+    const name = form.elements["name"].value.trim();
+    say("Checking " + file.name + "…");
+    try {
+      const r = await fetch("/api/v1/plugins" + (name ? "?name=" + encodeURIComponent(name) : ""), {
+        method: "POST",
+        headers: { Authorization: "Bearer " + key(), "Content-Type": "application/wasm" },
+        body: file,
+      });
+      const data = await r.json();
+      if (!r.ok) throw new ApiError(r.status, data);
+      const c = data.conformance;
+      say(`Uploaded ${data.plugin.name} (${data.plugin.kind})` +
+        (c ? (c.passed ? ", conformance passed." : ", but conformance failed: see below.") : "."), c && !c.passed);
+      verdict.hidden = !c;
+      verdict.textContent = c ? c.report : "";
+      load();
+    } catch (e) {
+      say(e.body && e.body.reason ? e.body.reason : e.message, true);
+    }
+  });
+  load();
+  return [el("h2", {}, "Plugins"), out, el("h2", { id: "upload-title" }, "Upload an adapter or policy"), form, verdict];
+}
+
 // --- routing -------------------------------------------------------------------------------
 
 function route() {
@@ -413,6 +469,7 @@ function route() {
   else if (parts[0] === "live" && parts[1]) content = liveView(decodeURIComponent(parts[1]));
   else if (parts[0] === "report" && parts[1]) content = reportView(decodeURIComponent(parts[1]));
   else if (parts[0] === "compare") content = compareView(params);
+  else if (parts[0] === "plugins") content = pluginsView();
   else content = historyView(params);
   view().replaceChildren(...content);
   for (const a of document.querySelectorAll("nav a")) {
