@@ -135,6 +135,7 @@ fn main() {
                         &runtime,
                         BUDGET,
                         CancellationToken::new(),
+                        &tokio::sync::broadcast::channel(16).0,
                         |c, s| {
                             let a = s.goodput.as_ref().map_or(0.0, |g| g.attainment_pct);
                             eprintln!("  {name}: c={c} {a:.1} %");

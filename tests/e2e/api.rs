@@ -29,8 +29,10 @@ async fn every_route_needs_a_key_and_a_role_enough_for_it() {
     let health = s.call("GET", "/health", None, None).await;
     assert_eq!(health.status, 200, "{}", health.body);
     // (method, path, body, the least role)
-    let routes: [(&str, &str, Option<&str>, &str); 14] = [
+    let routes: [(&str, &str, Option<&str>, &str); 16] = [
         ("GET", "/metrics", None, "viewer"),
+        ("GET", "/api/v1/info", None, "runner"),
+        ("POST", "/api/v1/recommend", Some("{}"), "runner"),
         ("GET", "/api/v1/plugins", None, "viewer"),
         ("POST", "/api/v1/plugins", Some("not wasm"), "runner"),
         ("DELETE", "/api/v1/plugins/none", None, "admin"),
@@ -465,6 +467,8 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_route_answe
         ("get", "/api/v1/benchmark/export/{id}"),
         ("post", "/api/v1/benchmark/compare"),
         ("post", "/api/v1/benchmark/import"),
+        ("post", "/api/v1/recommend"),
+        ("get", "/api/v1/info"),
         ("get", "/api/v1/plugins"),
         ("post", "/api/v1/plugins"),
         ("delete", "/api/v1/plugins/{name}"),

@@ -3,6 +3,7 @@
 mod api;
 mod api_browser;
 mod api_plugins;
+mod api_recommend;
 mod api_support;
 mod api_ui;
 mod browser;

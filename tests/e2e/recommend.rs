@@ -66,6 +66,7 @@ async fn the_search_finds_the_closed_form_capacity() {
         &runtime,
         Duration::from_secs(600),
         CancellationToken::new(),
+        &tokio::sync::broadcast::channel(16).0,
         |_, _| {},
     )
     .await;

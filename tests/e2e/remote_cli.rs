@@ -171,3 +171,93 @@ async fn the_command_line_runs_and_reads_through_a_server() {
     assert_ne!(wrong.status.code(), Some(0));
     assert!(we.contains("HTTP 401") && !we.contains("llt_wrong"), "{we}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recommend_searches_through_a_server_and_answers_here() {
+    let sim = support::sim(support::fixed(2, 1)).await;
+    let s = api_support::server(1, 64).await;
+    let here = tempfile::tempdir().unwrap();
+    let sim_url = format!("http://{}", sim.local_addr());
+    let answer = here.path().join("rec.json");
+    let mut c = remote(
+        here.path(),
+        &s.url,
+        &s.runner,
+        &[
+            "recommend",
+            "--server",
+            &sim_url,
+            "--adapter",
+            "vllm",
+            "--model",
+            "m",
+            "--input-len",
+            "8",
+            "--output-len",
+            "2",
+            "--ignore-eos",
+            "--tokenizer",
+            "cl100k_base",
+            "--slo",
+            "ttft:10s",
+            "--goodput-target",
+            "80",
+            "--peak-concurrency",
+            "10",
+            "--max-probe-concurrency",
+            "2",
+            "--policy-option",
+            "min-requests=8",
+            "--no-progress",
+        ],
+    );
+    c.arg("--recommendation-output").arg(&answer);
+    let out = output(c).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("as search"), "{stderr}");
+    assert!(
+        stdout.contains("at least 2: the largest probe allowed passed")
+            && stdout.contains("need 5 × "),
+        "{stdout}"
+    );
+    let id = saved_id(&stdout);
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&answer).unwrap()).unwrap();
+    assert_eq!(written["replicas"], 5);
+    let saved = s
+        .get(&format!("/api/v1/benchmark/result/{id}"), &s.viewer)
+        .await;
+    assert_eq!(saved.json()["result"]["recommendation"]["replicas"], 5);
+    assert!(
+        !here.path().join("runs.sled").exists(),
+        "nothing is stored on this machine"
+    );
+
+    // Refused by the server: its words, and the usage exit code.
+    let mut c = remote(
+        here.path(),
+        &s.url,
+        &s.runner,
+        &[
+            "recommend",
+            "--server",
+            "http://10.1.2.3:8000",
+            "--model",
+            "m",
+            "--slo",
+            "ttft:1s",
+            "--peak-concurrency",
+            "4",
+            "--no-progress",
+        ],
+    );
+    c.arg("--tokenizer").arg("cl100k_base");
+    let out = output(c).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("refused the search") && stderr.contains("run.server"),
+        "{stderr}"
+    );
+}

@@ -154,7 +154,8 @@ pub fn check_args(args: &RunArgs) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn check_url(field: &str, url: &str, targets: &[TargetPattern]) -> Result<(), Refusal> {
+/// `url` names a host this service may send requests to.
+pub fn check_url(field: &str, url: &str, targets: &[TargetPattern]) -> Result<(), Refusal> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| refuse(field, format!("`{url}` is not a URL: {e}")))?;
@@ -185,6 +186,32 @@ fn check_url(field: &str, url: &str, targets: &[TargetPattern]) -> Result<(), Re
 }
 
 /// A validated run against the service's limits.
+/// A `recommend` search: its workload as a run's, its probes and its time within the limits.
+pub fn check_search(plan: &crate::recommend::search::Plan, limits: &Limits) -> Result<(), Refusal> {
+    check_spec(&plan.spec, limits).map_err(|r| refuse(&format!("run.{}", r.field), r.reason))?;
+    if plan.goal.max_concurrency > limits.max_concurrency {
+        return Err(refuse(
+            "max-probe-concurrency",
+            format!(
+                "probes up to {} clients, over this service's limit of {}: lower \
+                 max-probe-concurrency",
+                plan.goal.max_concurrency, limits.max_concurrency
+            ),
+        ));
+    }
+    if plan.budget > limits.max_run_time {
+        return Err(refuse(
+            "max-duration",
+            format!(
+                "{} is over this service's run-time limit of {}",
+                humantime::format_duration(plan.budget),
+                humantime::format_duration(limits.max_run_time)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn check_spec(spec: &RunSpec, limits: &Limits) -> Result<(), Refusal> {
     check_url("server", &spec.server, &limits.targets)?;
     for (field, url) in spec.telemetry.urls() {

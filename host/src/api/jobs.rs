@@ -20,10 +20,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::progress::{ProgressEvent, Snapshot};
 use crate::plugin::Runtime;
+use crate::recommend::search;
 use crate::result::RunResult;
 use crate::runner::{self, RunSpec};
 use crate::store::recorder::Recorder;
-use crate::store::run_id;
+use crate::store::{self, run_id};
 
 /// Where a submitted run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -63,11 +64,13 @@ impl JobStatus {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct JobView {
     pub id: String,
+    /// `run`, or `recommend` (a search: each probe a level, their number not known ahead).
+    pub work: &'static str,
     pub status: JobStatus,
     /// The key that submitted it (its public ID).
     pub submitted_by: String,
     pub submitted_at: String,
-    /// Levels in the run, and the one running (0-based) once started.
+    /// Levels in the run (0 for a search), and the one running (0-based) once started.
     pub levels: usize,
     pub level_index: Option<usize>,
     /// The latest view of the running level.
@@ -132,12 +135,13 @@ const FRAME_BACKLOG: usize = 256;
 const KEEP_ENDED: usize = 256;
 
 impl Job {
-    fn new(id: &str, submitted_by: &str, levels: usize) -> Job {
+    fn new(id: &str, work: &'static str, submitted_by: &str, levels: usize) -> Job {
         let (frames, _) = broadcast::channel(FRAME_BACKLOG);
         Job {
             state: Mutex::new(State {
                 view: JobView {
                     id: id.to_string(),
+                    work,
                     status: JobStatus::Queued,
                     submitted_by: submitted_by.to_string(),
                     submitted_at: crate::result::now_rfc3339(),
@@ -281,6 +285,30 @@ pub struct Counters {
     pub errors: Mutex<BTreeMap<&'static str, u64>>,
 }
 
+/// What a job does.
+pub enum Work {
+    /// A run, as `run` makes it.
+    Run(Box<RunSpec>),
+    /// A search, as `recommend` makes it.
+    Recommend(Box<search::Plan>),
+}
+
+/// How the work ended: what it measured (saved, unless `failure` says otherwise) and why it
+/// failed, when it did.
+struct Ended {
+    result: Option<RunResult>,
+    failure: Option<String>,
+}
+
+impl Ended {
+    fn failed(result: Option<RunResult>, why: String) -> Ended {
+        Ended {
+            result,
+            failure: Some(why),
+        }
+    }
+}
+
 /// The server's runs.
 pub struct Jobs {
     data_dir: PathBuf,
@@ -339,10 +367,14 @@ impl Jobs {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues a validated run; it starts when a slot is free. Call inside a Tokio runtime.
-    pub fn submit(self: &Arc<Self>, spec: RunSpec, submitted_by: &str) -> Arc<Job> {
+    /// Queues validated work; it starts when a slot is free. Call inside a Tokio runtime.
+    pub fn submit(self: &Arc<Self>, work: Work, submitted_by: &str) -> Arc<Job> {
         let id = run_id::new_run_id();
-        let job = Arc::new(Job::new(&id, submitted_by, spec.levels.len()));
+        let (what, levels) = match &work {
+            Work::Run(spec) => ("run", spec.levels.len()),
+            Work::Recommend(_) => ("recommend", 0),
+        };
+        let job = Arc::new(Job::new(&id, what, submitted_by, levels));
         {
             let mut map = self.map();
             map.insert(id.clone(), Arc::clone(&job));
@@ -362,7 +394,7 @@ impl Jobs {
         self.counters.submitted.fetch_add(1, Ordering::Relaxed);
         let jobs = Arc::clone(self);
         let j = Arc::clone(&job);
-        let task = tokio::spawn(async move { jobs.drive(id, spec, j).await });
+        let task = tokio::spawn(async move { jobs.drive(id, work, j).await });
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);
@@ -391,7 +423,7 @@ impl Jobs {
         }
     }
 
-    async fn drive(self: Arc<Self>, id: String, spec: RunSpec, job: Arc<Job>) {
+    async fn drive(self: Arc<Self>, id: String, work: Work, job: Arc<Job>) {
         let permit = tokio::select! {
             p = Arc::clone(&self.slots).acquire_owned() => p,
             () = job.cancel.cancelled() => {
@@ -414,21 +446,9 @@ impl Jobs {
         };
         job.set_running();
         let (tx, rx) = broadcast::channel(1024);
-        let mut recorder = match Recorder::start_as(&self.data_dir, id, &spec, tx.subscribe()).await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                job.end(
-                    JobStatus::Failed,
-                    Some(format!("cannot save the run: {e}")),
-                    None,
-                );
-                return;
-            }
-        };
         let forward = tokio::spawn(forward(Arc::clone(&job), Arc::clone(&self), rx));
-        // The run's own token: a user's cancel and the time limit both stop it, and which one
-        // did decides the status.
+        // The work's own token: a user's cancel and the time limit both stop it, and which
+        // one did decides the status.
         let stop = CancellationToken::new();
         let timed_out = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let watchdog = {
@@ -442,58 +462,125 @@ impl Jobs {
                 stop.cancel();
             })
         };
-        let sink = recorder.take_sink();
-        let out = runner::execute_with_sink(&spec, &self.runtime, tx, stop, sink).await;
+        let ended = match work {
+            Work::Run(spec) => self.run(id, &spec, tx, stop).await,
+            Work::Recommend(plan) => self.recommend(id, &plan, tx, stop).await,
+        };
         watchdog.abort();
         let _ = forward.await;
-        let saved = recorder.finish(out.as_ref().ok()).await;
-        let (status, reason, result) = match (&out, saved) {
-            (Err(e), _) => (JobStatus::Failed, Some(e.to_string()), None),
-            (Ok(o), Err(e)) => (
-                JobStatus::Failed,
-                Some(format!("measured, but could not be saved: {e}")),
-                Some(&o.result),
-            ),
-            (Ok(o), Ok(_)) => {
-                self.count(&o.result);
-                let (status, reason) = if self.stopping.load(Ordering::Relaxed) {
-                    (
-                        JobStatus::Interrupted,
-                        Some("the server stopped; what it measured is saved".into()),
-                    )
-                } else if job.cancel.is_cancelled() {
-                    (
-                        JobStatus::Cancelled,
-                        Some("cancelled; what it measured is saved".into()),
-                    )
-                } else if timed_out.load(Ordering::Relaxed) {
-                    (
-                        JobStatus::Interrupted,
-                        Some(format!(
-                            "stopped at this server's run-time limit of {}",
-                            humantime::format_duration(self.max_run_time)
-                        )),
-                    )
-                } else if o.result.interrupted {
-                    (JobStatus::Interrupted, None)
-                } else {
-                    (JobStatus::Complete, None)
-                };
-                (status, reason, Some(&o.result))
-            }
+        if let Some(r) = &ended.result {
+            self.count(r);
+        }
+        let (status, reason) = if let Some(why) = ended.failure {
+            (JobStatus::Failed, Some(why))
+        } else if self.stopping.load(Ordering::Relaxed) {
+            (
+                JobStatus::Interrupted,
+                Some("the server stopped; what it measured is saved".into()),
+            )
+        } else if job.cancel.is_cancelled() {
+            (
+                JobStatus::Cancelled,
+                Some("cancelled; what it measured is saved".into()),
+            )
+        } else if timed_out.load(Ordering::Relaxed) {
+            (
+                JobStatus::Interrupted,
+                Some(format!(
+                    "stopped at this server's run-time limit of {}",
+                    humantime::format_duration(self.max_run_time)
+                )),
+            )
+        } else if ended.result.as_ref().is_some_and(|r| r.interrupted) {
+            (JobStatus::Interrupted, None)
+        } else {
+            (JobStatus::Complete, None)
         };
         // The last frame stays in memory for late clients: the records are left out of it
         // (`result/{id}?records=true` has them).
-        let slim = result
-            .filter(|r| r.levels.iter().any(|l| l.requests.is_some()))
-            .map(|r| {
-                let mut r = r.clone();
-                for l in &mut r.levels {
-                    l.requests = None;
-                }
-                r
+        let slim = ended.result.map(|mut r| {
+            for l in &mut r.levels {
+                l.requests = None;
+            }
+            r
+        });
+        job.end(status, reason, slim.as_ref());
+    }
+
+    /// A run, exactly as `run` makes it: journaled as it goes, saved at its end.
+    async fn run(
+        &self,
+        id: String,
+        spec: &RunSpec,
+        tx: broadcast::Sender<ProgressEvent>,
+        stop: CancellationToken,
+    ) -> Ended {
+        let mut recorder = match Recorder::start_as(&self.data_dir, id, spec, tx.subscribe()).await
+        {
+            Ok(r) => r,
+            Err(e) => return Ended::failed(None, format!("cannot save the run: {e}")),
+        };
+        let sink = recorder.take_sink();
+        let out = runner::execute_with_sink(spec, &self.runtime, tx, stop, sink).await;
+        let saved = recorder.finish(out.as_ref().ok()).await;
+        match (out, saved) {
+            (Err(e), _) => Ended::failed(None, e.to_string()),
+            (Ok(o), Err(e)) => Ended::failed(
+                Some(o.result),
+                format!("measured, but could not be saved: {e}"),
+            ),
+            (Ok(o), Ok(_)) => Ended {
+                result: Some(o.result),
+                failure: None,
+            },
+        }
+    }
+
+    /// A `recommend` search: its probes go out as the job's levels, and all of them are
+    /// saved at its end as one run carrying the recommendation.
+    async fn recommend(
+        &self,
+        id: String,
+        plan: &search::Plan,
+        tx: broadcast::Sender<ProgressEvent>,
+        stop: CancellationToken,
+    ) -> Ended {
+        let answered = match search::search(plan, &self.runtime, stop, &tx, |_, _| {}).await {
+            Ok(a) => a,
+            Err(e) => return Ended::failed(None, format!("the recommendation policy: {e}")),
+        };
+        let failures = answered.failures();
+        let failure = (!failures.is_empty())
+            .then(|| failures.join("; "))
+            .or_else(|| {
+                answered
+                    .recommendation
+                    .is_none()
+                    .then(|| "no probe was decided within the time budget".to_string())
             });
-        job.end(status, reason, slim.as_ref().or(result));
+        let Some((result, records)) = answered.merged_run() else {
+            return Ended {
+                result: None,
+                failure: failure.or_else(|| Some("no probe ran".into())),
+            };
+        };
+        let saved = {
+            let result = result.clone();
+            store::with_store(&self.data_dir, move |s| {
+                store::save_result_as(s, &id, result, Some(records), store::RunOrigin::Measured)
+            })
+            .await
+        };
+        match saved {
+            Ok(()) => Ended {
+                result: Some(result),
+                failure,
+            },
+            Err(e) => Ended::failed(
+                Some(result),
+                format!("measured, but could not be saved: {e}"),
+            ),
+        }
     }
 
     fn count(&self, result: &RunResult) {
@@ -570,7 +657,7 @@ mod tests {
 
     #[test]
     fn a_follower_that_fell_behind_a_job_that_ended_still_gets_the_end() {
-        let job = Arc::new(Job::new("r1", "k1", 1));
+        let job = Arc::new(Job::new("r1", "run", "k1", 1));
         let mut f = Follower::new(Arc::clone(&job));
         assert_eq!(event(&next(&mut f).unwrap()), "snapshot");
         for i in 0..FRAME_BACKLOG + 10 {
@@ -585,7 +672,7 @@ mod tests {
 
     #[test]
     fn a_follower_in_step_gets_every_frame_once_and_then_the_end() {
-        let job = Arc::new(Job::new("r2", "k1", 1));
+        let job = Arc::new(Job::new("r2", "run", "k1", 1));
         let mut f = Follower::new(Arc::clone(&job));
         job.apply(&started(0));
         job.end(JobStatus::Cancelled, Some("cancelled".into()), None);

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod error;
 pub mod guard;
 pub mod held_store;
+pub mod info;
 pub mod jobs;
 pub mod keys;
 pub mod live;

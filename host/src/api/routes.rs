@@ -7,7 +7,7 @@ use axum::routing::{MethodRouter, delete, get, post};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use super::keys::Role;
-use super::{Api, jobs, live, plugins, reads, runs, ui};
+use super::{Api, info, jobs, live, plugins, reads, runs, ui};
 
 /// A schema, made by the generator the document uses.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
@@ -286,6 +286,38 @@ pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
                 },
             },
             get(reads::export),
+        ),
+        (
+            Route {
+                method: "post",
+                path: "/api/v1/recommend",
+                role: runner,
+                summary: "Start a `recommend` search: its settings under their flag names, \
+                          `run`'s nested under `run`. Followed as a run is (status, WebSocket, \
+                          cancel; each probe a level); saved as one run whose result carries \
+                          `recommendation`.",
+                query: &[],
+                body: Some(schema::<crate::cli::recommend::RecommendArgs>),
+                answer: json(
+                    202,
+                    schema::<jobs::JobView>,
+                    "Queued; `Location` is its status.",
+                ),
+            },
+            post(runs::recommend),
+        ),
+        (
+            Route {
+                method: "get",
+                path: "/api/v1/info",
+                role: runner,
+                summary: "What `info` says: the server's version and models as it states them, \
+                          and this service's machine (CPUs, memory, GPUs).",
+                query: &[("server", "the server's base URL (an allowed target)")],
+                body: None,
+                answer: json(200, schema::<crate::info::Info>, "What was found."),
+            },
+            get(info::info),
         ),
         (
             Route {

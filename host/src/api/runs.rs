@@ -13,12 +13,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::jobs::JobView;
+use super::jobs::{JobView, Work};
 
 use super::Api;
 use super::error::ApiError;
 use super::guard::{self, Refusal};
 use super::keys::Role;
+use crate::cli::recommend::RecommendArgs;
 use crate::cli::run::RunArgs;
 use crate::store::{self, StoreError};
 
@@ -40,12 +41,23 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
             return ApiError::BadRequest(format!("the body is not valid JSON: {inner}"));
         }
         let message = inner.to_string();
-        // serde places an unknown field at its parent; the message names it.
-        let field = message
-            .strip_prefix("unknown field `")
-            .and_then(|rest| rest.split('`').next())
-            .map(str::to_string)
-            .unwrap_or(if path == "." { "body".into() } else { path });
+        // The path names an unknown field itself, but a missing one by its parent.
+        let name = |prefix: &str| {
+            message
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split('`').next())
+        };
+        let field = match (
+            name("unknown field `"),
+            name("missing field `"),
+            path.as_str(),
+        ) {
+            (Some(unknown), _, ".") => unknown.to_string(),
+            (_, Some(missing), ".") => missing.to_string(),
+            (_, Some(missing), parent) => format!("{parent}.{missing}"),
+            (_, None, ".") => "body".into(),
+            _ => path,
+        };
         ApiError::Invalid(Refusal {
             field,
             reason: message,
@@ -99,16 +111,88 @@ pub async fn submit(
     resolve_plugins(&api, &mut args)?;
     let spec = args.to_spec().map_err(|e| usage_refusal(&e.0))?;
     guard::check_spec(&spec, &api.limits)?;
-    let job = api.jobs.submit(spec, &caller.key_id);
+    Ok(accepted(&api, Work::Run(Box::new(spec)), &caller.key_id))
+}
+
+/// Queues `work`: 202 with the job and its `Location`.
+fn accepted(api: &Api, work: Work, key_id: &str) -> Response {
+    let job = api.jobs.submit(work, key_id);
     let view = job.view();
-    tracing::info!(run = %view.id, key = %caller.key_id, "run submitted");
+    tracing::info!(run = %view.id, work = view.work, key = %key_id, "submitted");
     let location = format!("/api/v1/benchmark/run/{}", view.id);
-    Ok((
+    (
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
         Json(view),
     )
-        .into_response())
+        .into_response()
+}
+
+/// Settings of `recommend` itself; any other a message names is one of `run`'s, under `run`.
+const SEARCH_FIELDS: [&str; 8] = [
+    "peak-concurrency",
+    "goodput-target",
+    "gpus-per-replica",
+    "gpu-type",
+    "cost-per-gpu-hour",
+    "max-duration",
+    "max-probe-concurrency",
+    "policy",
+];
+
+/// `POST /api/v1/recommend`: a `recommend` search as a job, followed as a run is (status,
+/// WebSocket, cancel; each probe a level) and saved as one run carrying the recommendation.
+pub async fn recommend(
+    State(api): State<Arc<Api>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let caller = api
+        .gate
+        .check(&headers, Role::Runner, "starting searches")?;
+    if !is_json(&headers) {
+        return Err(ApiError::NotJson);
+    }
+    let mut args: RecommendArgs = parse_body(&body)?;
+    // Unasked, the search's time budget is the command line's default or this service's
+    // run-time limit, whichever is shorter; asked for, it is held to the limit.
+    if args.max_duration.is_none() {
+        let budget = crate::cli::recommend::DEFAULT_BUDGET.min(api.limits.max_run_time);
+        args.max_duration = Some(humantime::format_duration(budget).to_string());
+    }
+    let under_run = |r: Refusal| Refusal {
+        field: format!("run.{}", r.field),
+        reason: r.reason,
+    };
+    guard::check_args(&args.run).map_err(under_run)?;
+    resolve_plugins(&api, &mut args.run).map_err(|e| match e {
+        ApiError::Invalid(r) => ApiError::Invalid(under_run(r)),
+        other => other,
+    })?;
+    if let Some(p) = &args.policy {
+        args.policy = Some(api.plugins.resolve(
+            "policy",
+            p,
+            crate::plugin::PluginKind::Recommend,
+        )?);
+    }
+    let (plan, _) = args.plan().map_err(|m| {
+        let r = usage_refusal(&m);
+        match r.field.as_str() {
+            "policy-option" => Refusal {
+                field: "policy-options".into(),
+                reason: r.reason,
+            },
+            f if SEARCH_FIELDS.contains(&f) => r,
+            _ => under_run(r),
+        }
+    })?;
+    guard::check_search(&plan, &api.limits)?;
+    Ok(accepted(
+        &api,
+        Work::Recommend(Box::new(plan)),
+        &caller.key_id,
+    ))
 }
 
 /// Names of uploaded plugins as the files the runtime loads (built-in names stay).
@@ -246,6 +330,15 @@ mod tests {
         assert_eq!(field(r#"{"concurrency": "many"}"#), "concurrency");
         assert_eq!(field(r#"{"concurrency": [1, -2]}"#), "concurrency[1]");
         assert_eq!(field(r#"{"concurency": [1]}"#), "concurency");
+        let search = |body: &str| match parse_body::<RecommendArgs>(body.as_bytes()) {
+            Err(ApiError::Invalid(r)) => r.field,
+            other => panic!("{body}: {other:?}"),
+        };
+        assert_eq!(search(r#"{"goodput-target": 90}"#), "peak-concurrency");
+        assert_eq!(
+            search(r#"{"peak-concurrency": 8, "run": {"concurency": [1]}}"#),
+            "run.concurency"
+        );
         assert!(matches!(
             parse_args(b"{\"server\": "),
             Err(ApiError::BadRequest(_))

@@ -23,12 +23,6 @@ pub struct InfoArgs {
     pub format: String,
 }
 
-#[derive(serde::Serialize)]
-struct Info {
-    server: info::ServerInfo,
-    host: info::HostInfo,
-}
-
 fn gib(bytes: u64) -> String {
     format!("{} GiB", crate::report::document::gib(bytes))
 }
@@ -58,8 +52,8 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     let server = rt.block_on(info::server::gather(&new_client(&target, 1)?, &target));
     let host = info::host::gather();
-    let reached = !server.answered.is_empty() || server.version.is_some();
-    let info = Info { server, host };
+    let info = info::Info { server, host };
+    let reached = info.reached();
     if args.format == "json" {
         println!("{}", serde_json::to_string_pretty(&info)?);
     } else {
@@ -76,7 +70,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn render(i: &Info) -> String {
+fn render(i: &info::Info) -> String {
     let s = &i.server;
     let unknown = || "unknown".to_string();
     let mut out = vec![

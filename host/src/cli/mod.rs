@@ -13,6 +13,7 @@ pub mod import;
 pub mod info;
 pub mod plugin;
 pub mod recommend;
+pub mod recommend_remote;
 pub mod run;
 pub mod run_remote;
 pub mod serve;

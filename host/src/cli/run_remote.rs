@@ -42,14 +42,53 @@ fn progress(state: &Value) -> String {
     )
 }
 
-pub fn run(args: RunArgs, remote: Remote) -> anyhow::Result<ExitCode> {
-    // What names this machine's files stays here: the result is written here at the end.
+/// Follows job `id` on `remote` until it ends, printing its progress unless `quiet`; Ctrl-C
+/// asks the server to stop it. The job's last state, and whether it was asked to stop.
+pub(super) async fn until_ended(
+    remote: &Remote,
+    id: &str,
+    quiet: bool,
+) -> Result<(Value, bool), RemoteError> {
+    let url = remote.url();
+    let state_path = format!("/api/v1/benchmark/run/{}", encode(id));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut cancelled = false;
+    let mut last = String::new();
+    loop {
+        let state: Value = remote.json(Method::GET, &state_path, None).await?;
+        if !matches!(state["status"].as_str(), Some("queued" | "running")) {
+            return Ok((state, cancelled));
+        }
+        let line = progress(&state);
+        if line != last && !quiet {
+            eprintln!("{line}");
+            last = line;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            _ = &mut ctrl_c, if !cancelled => {
+                cancelled = true;
+                eprintln!("\ninterrupted: asking {url} to stop {id}; what it measured is kept");
+                remote.call(Method::POST, &format!("{state_path}/cancel"), None).await?;
+            }
+        }
+    }
+}
+
+/// `run`'s settings as a server takes them: what names this machine's files stays here.
+pub(super) fn settings_to_send(args: &RunArgs) -> anyhow::Result<Value> {
     let mut sent = args.clone();
     sent.output = None;
     sent.output_format = None;
     sent.data_dir = None;
     sent.plugin_cache = None;
-    let body = serde_json::to_value(&sent)?;
+    Ok(serde_json::to_value(&sent)?)
+}
+
+pub fn run(args: RunArgs, remote: Remote) -> anyhow::Result<ExitCode> {
+    // The result is written here at the end.
+    let body = settings_to_send(&args)?;
     crate::remote::block_on(follow(args, remote, body))?
 }
 
@@ -71,30 +110,7 @@ async fn follow(args: RunArgs, remote: Remote, body: Value) -> anyhow::Result<Ex
     };
     let id = job["id"].as_str().unwrap_or_default().to_string();
     eprintln!("submitted to {url} as run {id}");
-    let state_path = format!("/api/v1/benchmark/run/{}", encode(&id));
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let mut cancelled = false;
-    let mut last = String::new();
-    let end = loop {
-        let state: Value = remote.json(Method::GET, &state_path, None).await?;
-        if !matches!(state["status"].as_str(), Some("queued" | "running")) {
-            break state;
-        }
-        let line = progress(&state);
-        if line != last && !args.no_progress {
-            eprintln!("{line}");
-            last = line;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {}
-            _ = &mut ctrl_c, if !cancelled => {
-                cancelled = true;
-                eprintln!("\ninterrupted: asking {url} to stop run {id}; what it measured is kept");
-                remote.call(Method::POST, &format!("{state_path}/cancel"), None).await?;
-            }
-        }
-    };
+    let (end, cancelled) = until_ended(&remote, &id, args.no_progress).await?;
     let status = end["status"].as_str().unwrap_or("?");
     if status == "failed" {
         eprintln!(

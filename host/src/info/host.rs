@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// One local GPU as NVML names it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct GpuInfo {
     pub index: u32,
     pub name: String,
@@ -12,7 +12,7 @@ pub struct GpuInfo {
     pub uuid: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct HostInfo {
     pub os: String,
     pub arch: String,

@@ -13,7 +13,7 @@ use crate::engine::{HyperClient, Target};
 const TIMEOUT: Duration = Duration::from_secs(3);
 
 /// One model the server serves.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ModelInfo {
     pub id: String,
     /// Tokens of context, as the server states it.
@@ -23,7 +23,7 @@ pub struct ModelInfo {
 }
 
 /// What the server said.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ServerInfo {
     pub url: String,
     /// `vLLM 0.32.0`, when an endpoint names it.

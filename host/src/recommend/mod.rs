@@ -10,6 +10,7 @@
 pub mod answer;
 pub mod gpu_type;
 pub mod probe;
+pub mod search;
 
 pub use crate::plugin::Outcome;
 pub use answer::{Ask, Recommendation, recommend};

@@ -138,8 +138,10 @@ impl Searched {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Probes `template`'s workload (its levels are replaced) as `policy` asks, until it is done or
-/// `budget` is spent. `on_probe` hears of each probe as it ends.
+/// `budget` is spent. Each probe's progress goes to `events`; `on_probe` hears of each probe
+/// as it ends.
 pub async fn find(
     template: &RunSpec,
     policy: &RecommendPolicy,
@@ -147,6 +149,7 @@ pub async fn find(
     runtime: &Runtime,
     budget: Duration,
     cancel: CancellationToken,
+    events: &broadcast::Sender<ProgressEvent>,
     mut on_probe: impl FnMut(u32, &LevelSummary),
 ) -> Searched {
     let started = Instant::now();
@@ -197,8 +200,7 @@ pub async fn find(
         // One pre-flight before the first probe says whether the server answers at all.
         spec.preflight = template.preflight && searched.probes.is_empty();
         // Each probe sizes its prompts anew; the server's count is the same every time.
-        let (events, _) = broadcast::channel::<ProgressEvent>(64);
-        match runner::execute(&spec, runtime, events, cancel.clone()).await {
+        match runner::execute(&spec, runtime, events.clone(), cancel.clone()).await {
             Ok(out) => {
                 let Some(level) = out.result.levels.first() else {
                     return searched.cut_short(policy, goal, &probes);

@@ -369,11 +369,24 @@ pub fn load(store: &dyn Store, id_or_prefix: &str) -> Result<StoredRun, StoreErr
 /// own keys; `records` given separately win over them.
 pub fn save_result(
     store: &dyn Store,
-    mut result: RunResult,
+    result: RunResult,
     records: Option<Vec<Vec<RequestRecord>>>,
     origin: RunOrigin,
 ) -> Result<String, StoreError> {
     let id = run_id::new_run_id();
+    save_result_as(store, &id, result, records, origin)?;
+    Ok(id)
+}
+
+/// [`save_result`] under an ID chosen before (a search the API server announced).
+pub fn save_result_as(
+    store: &dyn Store,
+    id: &str,
+    mut result: RunResult,
+    records: Option<Vec<Vec<RequestRecord>>>,
+    origin: RunOrigin,
+) -> Result<(), StoreError> {
+    let id = id.to_string();
     let mut per_level: Vec<Vec<RequestRecord>> = Vec::new();
     for level in &mut result.levels {
         per_level.push(level.requests.take().unwrap_or_default());
@@ -398,7 +411,7 @@ pub fn save_result(
     };
     store.put_entry(&entry)?;
     store.flush()?;
-    Ok(id)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -278,13 +278,20 @@ function liveView(id) {
   });
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/run/" + encodeURIComponent(id);
   socket = new WebSocket(url, ["llm-loadtest", "bearer." + key()]);
+  let search = false;
   socket.onmessage = (m) => {
     const f = JSON.parse(m.data);
     if (f.event === "snapshot") {
-      head.textContent = `Run ${id}: ${f.status}` + (f.level_index !== null ? `, level ${f.level_index + 1} of ${f.levels}` : "");
+      search = f.work === "recommend";
+      head.textContent = `${search ? "Search" : "Run"} ${id}: ${f.status}` +
+        (f.level_index !== null && !search ? `, level ${f.level_index + 1} of ${f.levels}` : "");
       if (f.current) show(f.current);
     } else if (f.event === "progress") {
-      if (f.kind === "level-started") head.textContent = `Run ${id}: running, level ${f.index + 1} of ${f.of}`;
+      if (f.kind === "level-started") {
+        head.textContent = search
+          ? `Search ${id}: running, probe ${f.level}`
+          : `Run ${id}: running, level ${f.index + 1} of ${f.of}`;
+      }
       else show(f);
     } else if (f.event === "finished") {
       finish(f);
