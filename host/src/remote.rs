@@ -49,6 +49,9 @@ struct ErrorBody {
     field: Option<String>,
 }
 
+/// The header a submission carries the load target's own API key in.
+pub const TARGET_KEY_HEADER: &str = "llm-loadtest-target-key";
+
 /// A `serve` instance.
 pub struct Remote {
     target: Target,
@@ -75,6 +78,34 @@ impl Remote {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Bytes, RemoteError> {
+        self.send(method, path, body, None).await
+    }
+
+    /// Submits a run or search (`body` at `path`): the job the server answers. The load
+    /// target's own API key, when there is one, goes in a header of this request alone
+    /// (`LLM-Loadtest-Target-Key`), never in the settings, so it is not stored anywhere.
+    pub async fn submit(
+        &self,
+        path: &str,
+        body: &Value,
+        target_key: Option<&str>,
+    ) -> Result<Value, RemoteError> {
+        let bytes = self
+            .send(Method::POST, path, Some(body), target_key)
+            .await?;
+        serde_json::from_slice(&bytes).map_err(|e| RemoteError::Unexpected {
+            url: format!("{}{path}", self.url()),
+            reason: e.to_string(),
+        })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        target_key: Option<&str>,
+    ) -> Result<Bytes, RemoteError> {
         let uri = self.target.uri(path)?;
         let url = uri.to_string();
         let mut req = Request::builder().method(method).uri(uri);
@@ -91,6 +122,14 @@ impl Remote {
             })?;
         for (k, v) in self.target.headers() {
             req.headers_mut().insert(k.clone(), v.clone());
+        }
+        if let Some(key) = target_key {
+            let mut v = http::HeaderValue::from_str(key).map_err(|_| RemoteError::Unexpected {
+                url: url.clone(),
+                reason: "the target's API key is not a valid header value".into(),
+            })?;
+            v.set_sensitive(true);
+            req.headers_mut().insert(TARGET_KEY_HEADER, v);
         }
         let (status, bytes) = client::exchange(&self.client, req, MAX_ANSWER, TIMEOUT)
             .await

@@ -506,3 +506,121 @@ async fn every_route_is_in_the_openapi_document_and_every_documented_route_answe
         "documented but not listed here: {documented:?}"
     );
 }
+
+/// A server that wants its own key: one short stream per POST with `Bearer target-secret`,
+/// 401 otherwise; the keys it saw, in order.
+async fn keyed_target() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::http::{HeaderMap, StatusCode};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let stream = "data: {\"choices\":[{\"index\":0,\"text\":\"hi\",\"finish_reason\":null}]}\n\n\
+                  data: {\"choices\":[{\"index\":0,\"text\":\"\",\"finish_reason\":\"length\"}],\
+                  \"usage\":{\"prompt_tokens\":8,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
+    let app = axum::Router::new().fallback(axum::routing::post(move |h: HeaderMap| {
+        let log = log.clone();
+        async move {
+            let auth = h
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let ok = auth == "Bearer target-secret";
+            log.lock().unwrap().push(auth);
+            if ok {
+                (
+                    StatusCode::OK,
+                    [("content-type", "text/event-stream")],
+                    stream,
+                )
+            } else {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [("content-type", "text/plain")],
+                    "",
+                )
+            }
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_targets_own_key_goes_beside_the_settings_and_is_never_stored() {
+    let (target, seen) = keyed_target().await;
+    let s = api_support::server(1, 64).await;
+    let body = run_body(&target, 1, json!({"num-prompts": 3, "output-len": 1}));
+    for (key, completed) in [(Some("target-secret"), Some(3)), (None, None)] {
+        let extra: Vec<(&str, &str)> = key
+            .map(|k| ("llm-loadtest-target-key", k))
+            .into_iter()
+            .collect();
+        let a = s
+            .call_with(
+                "POST",
+                "/api/v1/benchmark/run",
+                Some(&s.runner),
+                Some(body.as_bytes().to_vec()),
+                "application/json",
+                &extra,
+            )
+            .await;
+        assert_eq!(a.status, 202, "{}", a.body);
+        let id = a.json()["id"].as_str().unwrap().to_string();
+        let frames = s.frames(&id, &s.viewer).await;
+        let last = frames.last().unwrap();
+        match completed {
+            Some(n) => assert_eq!(
+                last["result"]["levels"][0]["summary"]["completed"], n,
+                "{last}"
+            ),
+            // Without it the server's 401 stops the run at its pre-flight request.
+            None => {
+                assert_eq!(last["status"], "failed", "{last}");
+                assert!(
+                    last["reason"].as_str().unwrap().contains("HTTP 401"),
+                    "{last}"
+                );
+            }
+        }
+        let saved = s
+            .get(
+                &format!("/api/v1/benchmark/result/{id}?records=true"),
+                &s.viewer,
+            )
+            .await;
+        assert!(
+            !saved.body.contains("target-secret"),
+            "stored: {}",
+            saved.body
+        );
+    }
+    // Nowhere in the data directory either: journal, store, keys.
+    let mut dirs = vec![s.dir.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                assert!(
+                    !bytes.windows(13).any(|w| w == b"target-secret"),
+                    "{} holds the key",
+                    p.display()
+                );
+            }
+        }
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.contains(&"Bearer target-secret".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&String::new()),
+        "the second run sent no key: {seen:?}"
+    );
+}

@@ -124,9 +124,26 @@ impl Server {
         body: Option<Vec<u8>>,
         content_type: &str,
     ) -> Answer {
+        self.call_with(method, path, key, body, content_type, &[])
+            .await
+    }
+
+    /// [`Server::call_bytes`] with `extra` headers.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+        extra: &[(&str, &str)],
+    ) -> Answer {
         let mut req = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.url));
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
         if let Some(k) = key {
             req = req.header("authorization", format!("Bearer {k}"));
         }

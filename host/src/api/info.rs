@@ -40,7 +40,8 @@ pub async fn info(
         .server
         .ok_or_else(|| refuse("give the server's base URL: ?server=http://...".into()))?;
     guard::check_url("server", &url, &api.limits.targets)?;
-    let target = Target::new(&url, &[], None).map_err(|e| refuse(e.to_string()))?;
+    let key = super::runs::target_key(&headers)?;
+    let target = Target::new(&url, &[], key.as_deref()).map_err(|e| refuse(e.to_string()))?;
     let client = new_client(&target, 1).map_err(|e| refuse(e.to_string()))?;
     let server = info::server::gather(&client, &target).await;
     let host = tokio::task::spawn_blocking(info::host::gather)

@@ -93,14 +93,7 @@ pub async fn metrics(
         "# HELP llm_loadtest_runs Runs this server holds, by status.\n\
          # TYPE llm_loadtest_runs gauge"
     );
-    for s in [
-        JobStatus::Queued,
-        JobStatus::Running,
-        JobStatus::Complete,
-        JobStatus::Failed,
-        JobStatus::Cancelled,
-        JobStatus::Interrupted,
-    ] {
+    for s in JobStatus::ALL {
         let n = by_status.get(s.name()).copied().unwrap_or(0);
         let _ = writeln!(out, "llm_loadtest_runs{{status=\"{}\"}} {n}", s.name());
     }

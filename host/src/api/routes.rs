@@ -149,7 +149,9 @@ pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
                 path: "/api/v1/benchmark/run",
                 role: runner,
                 summary: "Submit a run: `run`'s settings under the scenario file's names. \
-                          Refused with 422 naming the setting.",
+                          Refused with 422 naming the setting. The load target's own API key, \
+                          if it needs one, goes in the `LLM-Loadtest-Target-Key` header (never \
+                          stored).",
                 query: &[],
                 body: Some(schema::<crate::cli::run::RunArgs>),
                 answer: json(
@@ -295,7 +297,7 @@ pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
                 summary: "Start a `recommend` search: its settings under their flag names, \
                           `run`'s nested under `run`. Followed as a run is (status, WebSocket, \
                           cancel; each probe a level); saved as one run whose result carries \
-                          `recommendation`.",
+                          `recommendation`. The target's own key: as for runs.",
                 query: &[],
                 body: Some(schema::<crate::cli::recommend::RecommendArgs>),
                 answer: json(

@@ -107,11 +107,28 @@ pub async fn submit(
         return Err(ApiError::NotJson);
     }
     let mut args = parse_args(&body)?;
+    args.api_key = target_key(&headers)?;
     guard::check_args(&args)?;
     resolve_plugins(&api, &mut args)?;
     let spec = args.to_spec().map_err(|e| usage_refusal(&e.0))?;
     guard::check_spec(&spec, &api.limits)?;
     Ok(accepted(&api, Work::Run(Box::new(spec)), &caller.key_id))
+}
+
+/// The load target's own API key, sent beside the settings (never in them, so never stored
+/// with a result): `LLM-Loadtest-Target-Key`.
+pub(super) fn target_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    headers
+        .get(crate::remote::TARGET_KEY_HEADER)
+        .map(|v| {
+            v.to_str().map(str::to_string).map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "{} is not a valid key",
+                    crate::remote::TARGET_KEY_HEADER
+                ))
+            })
+        })
+        .transpose()
 }
 
 /// Queues `work`: 202 with the job and its `Location`.
@@ -154,6 +171,7 @@ pub async fn recommend(
         return Err(ApiError::NotJson);
     }
     let mut args: RecommendArgs = parse_body(&body)?;
+    args.run.api_key = target_key(&headers)?;
     // Unasked, the search's time budget is the command line's default or this service's
     // run-time limit, whichever is shorter; asked for, it is held to the limit.
     if args.max_duration.is_none() {

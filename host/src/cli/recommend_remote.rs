@@ -51,7 +51,7 @@ pub fn run(args: RecommendArgs, remote: Remote) -> anyhow::Result<ExitCode> {
 async fn follow(args: RecommendArgs, remote: Remote, body: Value) -> anyhow::Result<ExitCode> {
     let url = remote.url();
     let job: Value = match remote
-        .json(Method::POST, "/api/v1/recommend", Some(&body))
+        .submit("/api/v1/recommend", &body, args.run.api_key.as_deref())
         .await
     {
         Err(RemoteError::Refused {

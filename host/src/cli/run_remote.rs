@@ -95,7 +95,7 @@ pub fn run(args: RunArgs, remote: Remote) -> anyhow::Result<ExitCode> {
 async fn follow(args: RunArgs, remote: Remote, body: Value) -> anyhow::Result<ExitCode> {
     let url = remote.url();
     let job: Value = match remote
-        .json(Method::POST, "/api/v1/benchmark/run", Some(&body))
+        .submit("/api/v1/benchmark/run", &body, args.api_key.as_deref())
         .await
     {
         Err(RemoteError::Refused {
