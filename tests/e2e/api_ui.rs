@@ -62,11 +62,10 @@ async fn the_web_ui_shows_runs_live_pages_reports_and_comparisons() {
     find(&c, "#open-report").await;
     let state = find(&c, "#live-state").await.text().await.unwrap();
     assert!(state.contains("complete"), "{state}");
-    assert!(
-        !c.find_all(Locator::Css("svg.chart"))
-            .await
-            .unwrap()
-            .is_empty()
+    // Throughput, TTFT p99 and ITL p99.
+    assert_eq!(
+        c.find_all(Locator::Css("svg.chart")).await.unwrap().len(),
+        3
     );
 
     c.goto(&format!("{}/#/report/{}", s.url, ids[0]))

@@ -120,6 +120,9 @@ function lineChart(points, unit) {
   if (good.length > 0) {
     const d = good.map((p, i) => `${i ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`);
     add("path", { d: d.join(" "), class: "line" });
+    // The latest point, so a single one shows too.
+    const [lx, ly] = good[good.length - 1];
+    add("circle", { cx: x(lx).toFixed(1), cy: y(ly).toFixed(1), r: 3, class: "dot" });
   }
   svg.setAttribute(
     "aria-label",
@@ -213,12 +216,14 @@ function liveView(id) {
     card("TTFT p50 ms", "c-ttft50"), card("TTFT p99 ms", "c-ttft99"), card("ITL p99 ms", "c-itl99"));
   const tpsFig = el("figure", {}, el("figcaption", {}, "Output tokens per second"));
   const ttftFig = el("figure", {}, el("figcaption", {}, "TTFT p99 (ms)"));
+  const itlFig = el("figure", {}, el("figcaption", {}, "ITL p99 (ms)"));
   const after = el("div", { id: "live-end" });
-  const series = { tps: [], ttft: [] };
+  const series = { tps: [], ttft: [], itl: [] };
   let prev = null, offset = 0, lastLevel = null;
   const draw = () => {
     tpsFig.replaceChildren(tpsFig.firstChild, lineChart(series.tps, "tok/s"));
     ttftFig.replaceChildren(ttftFig.firstChild, lineChart(series.ttft, "ms"));
+    itlFig.replaceChildren(itlFig.firstChild, lineChart(series.itl, "ms"));
   };
   draw();
   const show = (s) => {
@@ -244,6 +249,7 @@ function liveView(id) {
       series.tps.push([t, tps]);
     }
     if (s.ttft_p99_ms !== null && s.ttft_p99_ms !== undefined) series.ttft.push([t, s.ttft_p99_ms]);
+    if (s.itl_p99_ms !== null && s.itl_p99_ms !== undefined) series.itl.push([t, s.itl_p99_ms]);
     prev = { t, tokens: s.output_tokens };
     draw();
   };
@@ -298,7 +304,7 @@ function liveView(id) {
     }
   };
   socket.onerror = () => say("The live connection failed (is the key right? is the run this server's?)", true);
-  return [el("h2", {}, "Run " + id), head, cancel, cards, el("div", { class: "charts" }, tpsFig, ttftFig), after];
+  return [el("h2", {}, "Run " + id), head, cancel, cards, el("div", { class: "charts" }, tpsFig, ttftFig, itlFig), after];
 }
 
 const PAGE = 20;
