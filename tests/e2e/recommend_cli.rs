@@ -10,8 +10,8 @@ use crate::run_cli::cmd;
 use crate::store_support::{cmd as store_cmd, ok, saved_id};
 use crate::support::{fixed, sim};
 
-/// `recommend` against `url` with a small, fast workload, storing into `dir`.
-async fn recommend(url: &str, dir: &Path, extra: &[&str]) -> Output {
+/// `recommend` against `url` with a small, fast workload, then `extra`.
+pub fn small_search<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "recommend",
         "--server",
@@ -32,6 +32,12 @@ async fn recommend(url: &str, dir: &Path, extra: &[&str]) -> Output {
         "--no-progress",
     ];
     args.extend_from_slice(extra);
+    args
+}
+
+/// [`small_search`], storing into `dir`.
+async fn recommend(url: &str, dir: &Path, extra: &[&str]) -> Output {
+    let args = small_search(url, extra);
     let mut c = cmd(&args);
     c.arg("--data-dir").arg(dir);
     tokio::task::spawn_blocking(move || c.output())

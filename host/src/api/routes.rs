@@ -59,6 +59,15 @@ fn json(status: u16, schema: SchemaFn, description: &'static str) -> Answer {
     }
 }
 
+/// A job accepted: run or search.
+fn queued() -> Answer {
+    json(
+        202,
+        schema::<jobs::JobView>,
+        "Queued; `Location` is its status.",
+    )
+}
+
 /// Every route, with its handler.
 pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
     let viewer = Some(Role::Viewer);
@@ -154,11 +163,7 @@ pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
                           stored).",
                 query: &[],
                 body: Some(schema::<crate::cli::run::RunArgs>),
-                answer: json(
-                    202,
-                    schema::<jobs::JobView>,
-                    "Queued; `Location` is its status.",
-                ),
+                answer: queued(),
             },
             post(runs::submit),
         ),
@@ -300,11 +305,7 @@ pub fn table() -> Vec<(Route, MethodRouter<Arc<Api>>)> {
                           `recommendation`. The target's own key: as for runs.",
                 query: &[],
                 body: Some(schema::<crate::cli::recommend::RecommendArgs>),
-                answer: json(
-                    202,
-                    schema::<jobs::JobView>,
-                    "Queued; `Location` is its status.",
-                ),
+                answer: queued(),
             },
             post(runs::recommend),
         ),

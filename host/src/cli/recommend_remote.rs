@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::recommend::{EXIT_POLICY_FAILED, EXIT_UNREACHABLE_TARGET, RecommendArgs, render};
 use super::run::EXIT_INTERRUPTED;
-use super::run_remote::{settings_to_send, until_ended};
+use super::run_remote::{settings_to_send, submit_and_follow};
 use crate::remote::{Remote, RemoteError, encode};
 use crate::result::RunResult;
 
@@ -50,23 +50,18 @@ pub fn run(args: RecommendArgs, remote: Remote) -> anyhow::Result<ExitCode> {
 
 async fn follow(args: RecommendArgs, remote: Remote, body: Value) -> anyhow::Result<ExitCode> {
     let url = remote.url();
-    let job: Value = match remote
-        .submit("/api/v1/recommend", &body, args.run.api_key.as_deref())
-        .await
-    {
-        Err(RemoteError::Refused {
-            status: 422,
-            message,
-            ..
-        }) => {
-            eprintln!("error: {url} refused the search: {message}");
-            return Ok(ExitCode::from(super::EXIT_USAGE));
-        }
-        other => other?,
+    let Some((id, end, cancelled)) = submit_and_follow(
+        &remote,
+        "/api/v1/recommend",
+        &body,
+        args.run.api_key.as_deref(),
+        "search",
+        args.run.no_progress,
+    )
+    .await?
+    else {
+        return Ok(ExitCode::from(super::EXIT_USAGE));
     };
-    let id = job["id"].as_str().unwrap_or_default().to_string();
-    eprintln!("submitted to {url} as search {id}");
-    let (end, cancelled) = until_ended(&remote, &id, args.run.no_progress).await?;
     let status = end["status"].as_str().unwrap_or("?");
     let reason = end["reason"].as_str();
     let path = format!("/api/v1/benchmark/result/{}", encode(&id));

@@ -42,6 +42,35 @@ fn progress(state: &Value) -> String {
     )
 }
 
+/// Submits `body` at `path` (a `what`: run or search) and follows it to its end: its ID, its
+/// last state, and whether it was asked to stop. `None` when the server refused a setting,
+/// which is said on stderr in the server's words.
+pub(super) async fn submit_and_follow(
+    remote: &Remote,
+    path: &str,
+    body: &Value,
+    target_key: Option<&str>,
+    what: &str,
+    quiet: bool,
+) -> Result<Option<(String, Value, bool)>, RemoteError> {
+    let url = remote.url();
+    let job = match remote.submit(path, body, target_key).await {
+        Err(RemoteError::Refused {
+            status: 422,
+            message,
+            ..
+        }) => {
+            eprintln!("error: {url} refused the {what}: {message}");
+            return Ok(None);
+        }
+        other => other?,
+    };
+    let id = job["id"].as_str().unwrap_or_default().to_string();
+    eprintln!("submitted to {url} as {what} {id}");
+    let (end, cancelled) = until_ended(remote, &id, quiet).await?;
+    Ok(Some((id, end, cancelled)))
+}
+
 /// Follows job `id` on `remote` until it ends, printing its progress unless `quiet`; Ctrl-C
 /// asks the server to stop it. The job's last state, and whether it was asked to stop.
 pub(super) async fn until_ended(
@@ -94,23 +123,18 @@ pub fn run(args: RunArgs, remote: Remote) -> anyhow::Result<ExitCode> {
 
 async fn follow(args: RunArgs, remote: Remote, body: Value) -> anyhow::Result<ExitCode> {
     let url = remote.url();
-    let job: Value = match remote
-        .submit("/api/v1/benchmark/run", &body, args.api_key.as_deref())
-        .await
-    {
-        Err(RemoteError::Refused {
-            status: 422,
-            message,
-            ..
-        }) => {
-            eprintln!("error: {url} refused the run: {message}");
-            return Ok(ExitCode::from(super::EXIT_USAGE));
-        }
-        other => other?,
+    let Some((id, end, cancelled)) = submit_and_follow(
+        &remote,
+        "/api/v1/benchmark/run",
+        &body,
+        args.api_key.as_deref(),
+        "run",
+        args.no_progress,
+    )
+    .await?
+    else {
+        return Ok(ExitCode::from(super::EXIT_USAGE));
     };
-    let id = job["id"].as_str().unwrap_or_default().to_string();
-    eprintln!("submitted to {url} as run {id}");
-    let (end, cancelled) = until_ended(&remote, &id, args.no_progress).await?;
     let status = end["status"].as_str().unwrap_or("?");
     if status == "failed" {
         eprintln!(
