@@ -1,10 +1,14 @@
 //! The client's own timing error, CPU and memory, against the simulator's
 //! exact clock (true TTFT 50 ms, ITL 10 ms, 128 output tokens).
 //!
-//! `cargo bench -p llm-loadtest --bench timing [-- LEVELS]` prints one row per
-//! concurrency level (default 1,10,100,500,1000,2000). The simulator runs in
-//! its own process (the `sim` subcommand of the same binary), so the CPU and
-//! memory figures are the client's alone.
+//! `cargo bench -p llm-loadtest --bench timing [-- LEVELS] [--pin] [--clock] [--starve]`
+//! prints one row per concurrency level (default 1,16,100,500,1000,2000,5000). The simulator
+//! runs in its own process (the `sim` subcommand of the same binary), so the CPU and memory
+//! figures are the client's alone. `--pin` puts the client on core 0 and the simulator on
+//! core 1 (`taskset`), so neither takes the other's CPU; `--clock` times arrivals by the
+//! clock after each read instead of the kernel's receive timestamps; `--starve` adds a
+//! busy thread per client core, so the client is late to its reads on purpose and the two
+//! time sources can be compared under it.
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -31,8 +35,16 @@ impl Drop for Sim {
     }
 }
 
-fn start_sim() -> (Sim, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_llm-loadtest"))
+fn start_sim(pin: bool) -> (Sim, String) {
+    let bin = env!("CARGO_BIN_EXE_llm-loadtest");
+    let mut cmd = if pin {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "1", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let mut child = cmd
         .args([
             "sim",
             "--bind",
@@ -62,14 +74,14 @@ fn start_sim() -> (Sim, String) {
     (Sim(child), url)
 }
 
-/// user + system CPU seconds of a process, from /proc (all threads).
-fn cpu_seconds(pid: &str) -> f64 {
+/// user and system CPU seconds of a process, from /proc (all threads).
+fn cpu_seconds(pid: &str) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the `)`.
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(11) / 100.0, ticks(12) / 100.0)
 }
 
 fn rss_kib() -> f64 {
@@ -81,7 +93,7 @@ fn rss_kib() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn spec(url: &str, c: u32, n: u64) -> RunSpec {
+fn spec(url: &str, c: u32, n: u64, kernel_timestamps: bool) -> RunSpec {
     RunSpec {
         model: Some("sim-llama".into()),
         levels: vec![LevelPlan {
@@ -98,21 +110,51 @@ fn spec(url: &str, c: u32, n: u64) -> RunSpec {
         },
         ignore_eos: true,
         timeout: Duration::from_secs(120),
+        kernel_timestamps,
         ..RunSpec::new(url, "vllm")
     }
 }
 
 fn main() {
-    let levels: Vec<u32> = std::env::args()
-        .skip(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let (pin, clock, starve) = (flag("--pin"), flag("--clock"), flag("--starve"));
+    let levels: Vec<u32> = args
+        .iter()
         .find(|a| a.chars().next().is_some_and(|c| c.is_ascii_digit()))
         .map(|a| a.split(',').filter_map(|v| v.parse().ok()).collect())
-        .unwrap_or_else(|| vec![1, 10, 100, 500, 1000, 2000]);
+        .unwrap_or_else(|| vec![1, 16, 100, 500, 1000, 2000, 5000]);
     let _ = rlimit::Resource::NOFILE
         .get()
         .map(|(_, hard)| rlimit::Resource::NOFILE.set(hard, hard));
-    let (sim, url) = start_sim();
+    if pin {
+        // Before the runtime's threads exist: they inherit core 0.
+        let me = std::process::id().to_string();
+        let ok = Command::new("taskset")
+            .args(["-p", "-c", "0", &me])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "taskset could not pin the client to core 0");
+    }
+    let (sim, url) = start_sim(pin);
     let sim_pid = sim.0.id().to_string();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if starve {
+        let cores = if pin {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        };
+        for _ in 0..cores {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -122,7 +164,7 @@ fn main() {
     // One-time costs (plugin compile, tokenizer tables, connection setup)
     // stay out of every row.
     rt.block_on(runner::execute(
-        &spec(&url, 2, 4),
+        &spec(&url, 2, 4, !clock),
         &plugin_rt,
         broadcast::channel(16).0,
         CancellationToken::new(),
@@ -130,33 +172,46 @@ fn main() {
     .expect("warm-up run");
     println!(
         "client timing against a fixed clock: TTFT {TTFT_MS} ms, ITL {ITL_MS} ms, {OUTPUT} tokens, \
-         {} cores",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+         {} cores, {}{}{}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if pin {
+            "client on core 0, simulator on core 1"
+        } else {
+            "unpinned"
+        },
+        if clock { ", clock timestamps" } else { "" },
+        if starve {
+            ", client starved by busy threads"
+        } else {
+            ""
+        }
     );
     println!(
-        "{:>6} {:>6} {:>6} | {:>9} {:>9} | {:>9} | {:>10} | {:>10} | {:>10}",
+        "{:>5} {:>6} {:>4} | {:>8} {:>8} | {:>8} {:>8} | {:>6} {:>6} | {:>7} | {:>7} | source",
         "conc",
         "reqs",
-        "failed",
+        "fail",
         "TTFT-p50",
         "TTFT-p99",
+        "ITL-med",
         "ITL-p99",
-        "CPU/event",
-        "RSS/stream",
-        "sim CPU"
+        "usr",
+        "sys",
+        "RSS",
+        "sim"
     );
     println!(
-        "{:>6} {:>6} {:>6} | {:>9} {:>9} | {:>9} | {:>10} | {:>10} | {:>10}",
-        "", "", "", "err ms", "err ms", "err ms", "µs", "KiB", "µs/token"
+        "{:>5} {:>6} {:>4} | {:>8} {:>8} | {:>8} {:>8} | {:>6} {:>6} | {:>7} | {:>7} |",
+        "", "", "", "err ms", "err ms", "err ms", "err ms", "µs/ev", "µs/ev", "KiB/str", "µs/tok"
     );
     for c in levels {
         // At least two rounds per stream, and enough requests at low levels.
         let n = u64::from(c * 2).max(20);
-        let s = spec(&url, c, n);
+        let s = spec(&url, c, n, !clock);
         let (tx, mut rx) = broadcast::channel(256);
         let rss_before = rss_kib();
-        let cpu_before = cpu_seconds("self");
-        let sim_cpu_before = cpu_seconds(&sim_pid);
+        let (usr_before, sys_before) = cpu_seconds("self");
+        let sim_before = cpu_seconds(&sim_pid);
         let prt = plugin_rt.clone();
         let out = rt.block_on(async move {
             let peak = tokio::spawn(async move {
@@ -174,8 +229,10 @@ fn main() {
             let out = runner::execute(&s, &prt, tx, CancellationToken::new()).await;
             (out, peak.await.unwrap_or(0.0))
         });
-        let cpu = cpu_seconds("self") - cpu_before;
-        let sim_cpu = cpu_seconds(&sim_pid) - sim_cpu_before;
+        let (usr, sys) = cpu_seconds("self");
+        let (usr, sys) = (usr - usr_before, sys - sys_before);
+        let sim_after = cpu_seconds(&sim_pid);
+        let sim_cpu = (sim_after.0 + sim_after.1) - (sim_before.0 + sim_before.1);
         let (out, peak_rss) = out;
         let out = out.expect("the run starts");
         let records = &out.records[0];
@@ -189,24 +246,37 @@ fn main() {
             .flat_map(|r| r.itl_ms.iter().copied())
             .collect();
         itl.sort_by(f64::total_cmp);
-        let events: u64 = records.iter().map(|r| u64::from(r.content_events)).sum();
+        let events = records
+            .iter()
+            .map(|r| u64::from(r.content_events))
+            .sum::<u64>()
+            .max(1) as f64;
         let failed = records.iter().filter(|r| !r.succeeded()).count();
         let per_stream = if peak_rss > 0.0 {
             format!("{:.1}", (peak_rss - rss_before).max(0.0) / f64::from(c))
         } else {
             "-".to_string()
         };
+        let source = match out.result.settings.arrival_times.as_deref() {
+            Some(s) if s.starts_with("kernel receive timestamps (") => "kernel",
+            Some(s) if s.starts_with("the clock") => "clock",
+            Some(_) => "mixed",
+            None => "-",
+        };
         println!(
-            "{:>6} {:>6} {:>6} | {:>9.2} {:>9.2} | {:>9.2} | {:>10.2} | {:>10} | {:>10.2}",
+            "{:>5} {:>6} {:>4} | {:>8.2} {:>8.2} | {:>8.2} {:>8.2} | {:>6.2} {:>6.2} | {:>7} | {:>7.2} | {source}",
             c,
             records.len(),
             failed,
             percentile_sorted(&ttft_err, 50.0),
             percentile_sorted(&ttft_err, 99.0),
+            percentile_sorted(&itl, 50.0) - ITL_MS,
             percentile_sorted(&itl, 99.0) - ITL_MS,
-            cpu * 1e6 / events.max(1) as f64,
+            usr * 1e6 / events,
+            sys * 1e6 / events,
             per_stream,
-            sim_cpu * 1e6 / events.max(1) as f64
+            sim_cpu * 1e6 / events
         );
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }

@@ -63,6 +63,9 @@ pub struct RunSpec {
     /// ([`engine::preflight`]). The CLI's default; off in [`RunSpec::new`] so that library
     /// callers count exactly the requests they schedule.
     pub preflight: bool,
+    /// Time response bytes by the kernel's receive timestamps where the platform gives them
+    /// (see [`engine::h1::socket`]); off: the clock read after each read.
+    pub kernel_timestamps: bool,
 }
 
 impl RunSpec {
@@ -110,6 +113,7 @@ impl RunSpec {
             telemetry: crate::telemetry::beside::Plan::default(),
             preflight: false,
             tls: engine::tls::TlsOptions::default(),
+            kernel_timestamps: true,
         }
     }
 
@@ -174,6 +178,7 @@ impl RunSpec {
                 .server
                 .starts_with("https://")
                 .then(|| self.tls.describe()),
+            arrival_times: None,
             slo: self
                 .slo
                 .as_ref()
@@ -374,7 +379,8 @@ pub async fn execute_with_sink(
         .unwrap_or_default();
 
     let ctx = Arc::new(RunContext {
-        pool: engine::ConnectionPool::new(&target).map_err(engine::ClientError::from)?,
+        pool: engine::ConnectionPool::new(&target, spec.kernel_timestamps)
+            .map_err(engine::ClientError::from)?,
         target,
         adapter: adapter.clone(),
         timeout: spec.timeout,
@@ -422,6 +428,7 @@ pub async fn execute_with_sink(
             interrupted,
             wall_s,
             started: _,
+            client,
         } = run;
         let records = settle_tokens(records, tokenizer.clone()).await;
         // Settled counts: a server that reports no usage has its tokens counted by the client.
@@ -448,6 +455,7 @@ pub async fn execute_with_sink(
             requests: spec.save_requests.then(|| records.clone()),
             gpu: level_gpu,
             server: level_server,
+            client,
         });
         all_records.push(records);
     }
@@ -464,6 +472,7 @@ pub async fn execute_with_sink(
             min_tokens: sent.min_tokens,
             unsupported: unsent.iter().map(|u| u.flag.to_string()).collect(),
             served_model: ctx_served_model,
+            arrival_times: engine::h1::describe_sources(ctx.pool.read_counts()),
             tokenizer: tokenizer_name,
             server_version,
             ..spec.settings(model)

@@ -189,3 +189,78 @@ async fn the_model_the_server_served_is_recorded_and_a_mismatch_noted() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// Each run records where its arrival times came from: the kernel's receive timestamps on
+/// Linux (plain TCP), the clock when asked for it (and elsewhere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_records_where_its_arrival_times_came_from() {
+    let server = sim(fixed(2, 1)).await;
+    let mut sp = spec(&server, 2, 6, 4);
+    let stamped = run(&sp).await;
+    let expected = if cfg!(target_os = "linux") {
+        "kernel receive timestamps (SO_TIMESTAMPNS)"
+    } else {
+        "the clock read after each read"
+    };
+    assert_eq!(
+        stamped.result.settings.arrival_times.as_deref(),
+        Some(expected)
+    );
+    sp.kernel_timestamps = false;
+    let clocked = run(&sp).await;
+    assert_eq!(
+        clocked.result.settings.arrival_times.as_deref(),
+        Some("the clock read after each read")
+    );
+    // Both time the same server the same way, within the simulator's clock.
+    for out in [&stamped, &clocked] {
+        let s = &out.result.levels[0].summary;
+        assert_eq!(s.completed, 6, "{:?}", s.errors);
+    }
+    server.shutdown().await.unwrap();
+}
+
+/// A client too busy to read on time says so: a task that holds the (single-threaded)
+/// runtime 20 ms at a time makes every ready read wait that long, and the level is marked
+/// client-limited in the result and the table with the figure. (That a calm level is not
+/// marked is the unit tests' to check: the CPU figure is this whole test process's, which
+/// runs other tests beside this one.)
+#[tokio::test]
+async fn a_level_the_client_was_too_busy_for_is_marked_client_limited() {
+    let server = sim(fixed(2, 1)).await;
+    let sp = spec(&server, 2, 10, 4);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hog = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let held = std::time::Instant::now();
+                while held.elapsed() < std::time::Duration::from_millis(20) {
+                    std::hint::spin_loop();
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let busy = run(&sp).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    hog.await.unwrap();
+    let c = busy.result.levels[0].client.clone().expect("measured");
+    assert!(c.limited, "{c:?}");
+    assert!(c.loop_late_p99_ms >= 20.0, "{c:?}");
+    assert!(
+        c.why.as_deref().unwrap().contains("event loop ran"),
+        "{c:?}"
+    );
+    let table = llm_loadtest::report::table::render(&busy.result);
+    assert!(table.contains("c=2 (client-limited)"), "{table}");
+    let notes = llm_loadtest::report::table::notes(&busy.result);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("c=2: client-limited — the client's event loop")),
+        "{notes:?}"
+    );
+    server.shutdown().await.unwrap();
+}

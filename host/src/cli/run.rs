@@ -146,6 +146,11 @@ pub struct RunArgs {
     /// recorded with the result.
     #[arg(long, conflicts_with = "ca_cert")]
     pub insecure: bool,
+    /// Time response bytes by the clock read after each read, not by the kernel's receive
+    /// timestamps (which Linux gives for plain-TCP servers and which stay exact when this
+    /// client is busy). For comparing the two; the result records which was used.
+    #[arg(long)]
+    pub clock_timestamps: bool,
     /// Which streamed chunks are token arrivals: `content` (chunks with text, when a user
     /// sees output) or `vllm` (every chunk with a choice, as vLLM's bench serve times them)
     /// [default: content].
@@ -482,6 +487,7 @@ impl RunArgs {
             probe_server_version: true,
             ramp: Duration::ZERO,
             preflight: !self.no_preflight,
+            kernel_timestamps: !self.clock_timestamps,
             tls: crate::engine::tls::TlsOptions {
                 ca_cert: self.ca_cert.clone(),
                 insecure: self.insecure,

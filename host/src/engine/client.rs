@@ -183,6 +183,11 @@ impl Target {
 
     /// Turn an adapter's request into a hyper request.
     pub fn build(&self, req: HttpRequest) -> Result<Request<Full<Bytes>>, ClientError> {
+        Ok(self.build_bytes(req)?.map(Full::new))
+    }
+
+    /// Turn an adapter's request into a request whose body is its bytes.
+    pub fn build_bytes(&self, req: HttpRequest) -> Result<Request<Bytes>, ClientError> {
         let method = Method::from_bytes(req.method.as_bytes())
             .map_err(|_| ClientError::Method(req.method.clone()))?;
         let mut builder = Request::builder().method(method).uri(self.uri(&req.path)?);
@@ -209,7 +214,7 @@ impl Target {
             );
         }
         builder
-            .body(Full::new(Bytes::from(req.body)))
+            .body(Bytes::from(req.body))
             .map_err(|e| ClientError::Header {
                 header: "(request)".to_string(),
                 reason: e.to_string(),

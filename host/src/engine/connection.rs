@@ -17,6 +17,10 @@
 //! - a server whose reused connections have died unanswered [`LEARN_AFTER`] times and never
 //!   answered once is taken to close after every response: from then on each request gets a
 //!   fresh connection, so the retry's extra round trip stops landing in TTFT.
+//!
+//! The connections themselves are [`super::h1::Conn`]s, read by the task of the request they
+//! carry (see there for why not hyper's connection tasks); an idle one is checked for the
+//! server's close with a read that does not wait.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -24,13 +28,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, Uri};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use http::{HeaderValue, Request, Uri};
 
 use super::Target;
+use super::h1::{Conn, H1Error, Head, Io};
 use super::tls::TlsError;
 use crate::metrics::ConnectionUse;
 
@@ -40,9 +41,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// How long a connection may take to open before the request is a `connect` error.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a reused connection may take to finish winding down its previous response.
-const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Reused connections that must die unanswered, with none answering, before the pool stops
 /// reusing connections to this server.
@@ -65,11 +63,11 @@ pub enum SendError {
 /// A connection lent to one request. Drop it to close the connection; give it back with
 /// [`ConnectionPool::give_back`] once its response has ended cleanly.
 pub struct Lease {
-    sender: SendRequest<Full<Bytes>>,
+    pub conn: Conn,
 }
 
 struct Idle {
-    sender: SendRequest<Full<Bytes>>,
+    conn: Conn,
     since: Instant,
 }
 
@@ -82,9 +80,14 @@ pub struct ConnectionPool {
         rustls::pki_types::ServerName<'static>,
     )>,
     idle: Mutex<VecDeque<Idle>>,
+    /// Ask plain-TCP connections for the kernel's receive timestamps.
+    kernel_timestamps: bool,
     /// Reused connections that answered, and that died unanswered.
     reuse_answered: AtomicU64,
     reuse_died: AtomicU64,
+    /// Reads timed by the kernel's receive timestamps, and by the clock.
+    reads_kernel: AtomicU64,
+    reads_clock: AtomicU64,
 }
 
 impl std::fmt::Debug for ConnectionPool {
@@ -97,7 +100,7 @@ impl std::fmt::Debug for ConnectionPool {
 
 impl ConnectionPool {
     /// A pool for `target`'s server, over TLS for `https://`.
-    pub fn new(target: &Target) -> Result<Self, TlsError> {
+    pub fn new(target: &Target, kernel_timestamps: bool) -> Result<Self, TlsError> {
         let authority = target.authority();
         let tls = match target.tls() {
             Some(config) => Some((
@@ -110,8 +113,11 @@ impl ConnectionPool {
             authority: target.host_port(),
             tls,
             idle: Mutex::new(VecDeque::new()),
+            kernel_timestamps,
             reuse_answered: AtomicU64::new(0),
             reuse_died: AtomicU64::new(0),
+            reads_kernel: AtomicU64::new(0),
+            reads_clock: AtomicU64::new(0),
         })
     }
 
@@ -127,37 +133,52 @@ impl ConnectionPool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Counts a connection's reads by where their times came from.
+    pub fn count_reads(&self, conn: &mut Conn) {
+        let (kernel, clock) = conn.take_read_counts();
+        self.reads_kernel.fetch_add(kernel, Relaxed);
+        self.reads_clock.fetch_add(clock, Relaxed);
+    }
+
+    /// Reads whose arrival time came from the kernel, and from the clock, so far.
+    pub fn read_counts(&self) -> (u64, u64) {
+        (
+            self.reads_kernel.load(Relaxed),
+            self.reads_clock.load(Relaxed),
+        )
+    }
+
     /// Sends `request` (an absolute URI on this pool's server) and returns the response head
-    /// with the connection it came on.
+    /// with the connection it came on, whose body is read from it.
     pub async fn send(
         &self,
-        request: Request<Full<Bytes>>,
+        request: Request<Bytes>,
         used: &mut ConnectionUse,
-    ) -> Result<(Response<Incoming>, Lease), SendError> {
+    ) -> Result<(Head, Lease), SendError> {
         let request = self.origin_form(request);
         let mut lease = self.checkout(used).await?;
         if !used.reused {
-            return self.send_fresh(lease, request).await;
+            return self.send_fresh(lease, &request).await;
         }
-        let again = duplicate(&request);
-        match lease.sender.send_request(request).await {
-            Ok(response) => {
+        match lease.conn.exchange(&request).await {
+            Ok(head) => {
                 self.reuse_answered.fetch_add(1, Relaxed);
-                Ok((response, lease))
+                Ok((head, lease))
             }
-            Err(e) if unanswered(&e) => {
+            Err(H1Error::Unanswered(reason)) => {
                 self.reuse_died.fetch_add(1, Relaxed);
                 tracing::debug!(
                     server = %self.authority,
-                    error = %error_chain(&e),
+                    error = %reason,
                     "a reused connection closed before answering; sending again on a fresh one"
                 );
+                self.count_reads(&mut lease.conn);
                 drop(lease);
                 used.retries += 1;
                 let fresh = self.open(used).await?;
-                self.send_fresh(fresh, again).await
+                self.send_fresh(fresh, &request).await
             }
-            Err(e) => Err(self.send_error(&e)),
+            Err(e) => Err(self.send_error(e)),
         }
     }
 
@@ -165,21 +186,22 @@ impl ConnectionPool {
     async fn send_fresh(
         &self,
         mut lease: Lease,
-        request: Request<Full<Bytes>>,
-    ) -> Result<(Response<Incoming>, Lease), SendError> {
-        match lease.sender.send_request(request).await {
-            Ok(response) => Ok((response, lease)),
-            Err(e) => Err(self.send_error(&e)),
+        request: &Request<Bytes>,
+    ) -> Result<(Head, Lease), SendError> {
+        match lease.conn.exchange(request).await {
+            Ok(head) => Ok((head, lease)),
+            Err(e) => Err(self.send_error(e)),
         }
     }
 
-    /// Takes back a connection whose response was read to its end.
-    pub fn give_back(&self, lease: Lease) {
-        if lease.sender.is_closed() || self.closes_after_each_response() {
+    /// Takes back a connection whose response `head` was read to its end.
+    pub fn give_back(&self, mut lease: Lease, head: &Head) {
+        self.count_reads(&mut lease.conn);
+        if !Conn::reusable_after(head) || self.closes_after_each_response() {
             return;
         }
         self.lock().push_back(Idle {
-            sender: lease.sender,
+            conn: lease.conn,
             since: Instant::now(),
         });
     }
@@ -190,19 +212,13 @@ impl ConnectionPool {
             let Some(idle) = self.lock().pop_back() else {
                 return self.open(used).await;
             };
-            let Idle { mut sender, since } = idle;
-            if sender.is_closed() || since.elapsed() >= IDLE_TIMEOUT {
+            let Idle { mut conn, since } = idle;
+            if since.elapsed() >= IDLE_TIMEOUT || conn.closed_while_idle() {
                 used.stale += 1;
                 continue;
             }
-            // The connection may still be finishing its previous response.
-            match tokio::time::timeout(READY_TIMEOUT, sender.ready()).await {
-                Ok(Ok(())) => {
-                    used.reused = true;
-                    return Ok(Lease { sender });
-                }
-                _ => used.stale += 1,
-            }
+            used.reused = true;
+            return Ok(Lease { conn });
         }
     }
 
@@ -224,8 +240,8 @@ impl ConnectionPool {
         // Without TCP_NODELAY a small request can wait for a delayed ACK (40 ms).
         tcp.set_nodelay(true)
             .map_err(|e| connect_error(e.to_string()))?;
-        let sender = match &self.tls {
-            None => handshake(tcp).await,
+        let io = match &self.tls {
+            None => Io::plain(tcp, self.kernel_timestamps),
             Some((connector, name)) => {
                 let started = Instant::now();
                 let stream =
@@ -236,25 +252,26 @@ impl ConnectionPool {
                         })?
                         .map_err(|e| connect_error(format!("TLS handshake failed: {e}")))?;
                 used.tls_handshake_us = Some(micros(started.elapsed()));
-                handshake(stream).await
+                Io::tls(stream)
             }
         };
         Ok(Lease {
-            sender: sender.map_err(|e| connect_error(error_chain(&e)))?,
+            conn: Conn::new(io),
         })
     }
 
-    fn send_error(&self, e: &hyper::Error) -> SendError {
-        let (authority, reason) = (self.authority.clone(), error_chain(e));
-        if e.is_parse() {
-            SendError::Malformed { authority, reason }
-        } else {
-            SendError::Send { authority, reason }
+    fn send_error(&self, e: H1Error) -> SendError {
+        let authority = self.authority.clone();
+        match e {
+            H1Error::Malformed(reason) => SendError::Malformed { authority, reason },
+            H1Error::Unanswered(reason) | H1Error::Body(reason) => {
+                SendError::Send { authority, reason }
+            }
         }
     }
 
     /// HTTP/1.1 servers are asked for the path, with the server named in `Host`.
-    fn origin_form(&self, mut request: Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    fn origin_form(&self, mut request: Request<Bytes>) -> Request<Bytes> {
         if !request.headers().contains_key(http::header::HOST)
             && let Some(host) = request.uri().authority()
             && let Ok(value) = HeaderValue::from_str(host.as_str())
@@ -275,34 +292,6 @@ impl ConnectionPool {
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// HTTP/1.1 over `io`, its connection driven by a task of its own.
-async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, hyper::Error>
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-    tokio::spawn(async move {
-        // Ends when the lease is dropped or the server closes; errors reach the request.
-        let _ = connection.await;
-    });
-    Ok(sender)
-}
-
-/// Whether a failed send got no response at all: the connection closed or broke under it.
-/// A malformed response, a timeout or our own request's fault are not.
-fn unanswered(e: &hyper::Error) -> bool {
-    !(e.is_parse() || e.is_user() || e.is_timeout())
-}
-
-fn duplicate(request: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
-    let mut again = Request::new(request.body().clone());
-    *again.method_mut() = request.method().clone();
-    *again.uri_mut() = request.uri().clone();
-    *again.version_mut() = request.version();
-    *again.headers_mut() = request.headers().clone();
-    again
 }
 
 /// An error and its causes, as one line.

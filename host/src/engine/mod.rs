@@ -1,7 +1,9 @@
 //! The load engine: schedules requests, sends them over pooled connections,
 //! and times every response on byte arrival, before any parsing.
 pub mod client;
+pub mod client_load;
 pub mod connection;
+pub mod h1;
 pub mod preflight;
 pub mod progress;
 pub mod request;

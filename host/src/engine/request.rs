@@ -1,12 +1,12 @@
 //! One request from send to last byte, timed on byte arrival.
 use std::time::Instant;
 
-use http_body_util::BodyExt;
 use llm_loadtest_sdk::framing::{Decoder, Frame};
 use tokio::time::Instant as TokioInstant;
 
 use super::client::Target;
-use super::connection::{ConnectionPool, SendError, error_chain};
+use super::connection::{ConnectionPool, Lease, SendError};
+use super::h1::Head;
 use crate::metrics::{ErrorClass, MetricMode, RequestError, RequestRecord};
 use crate::plugin::{Adapter, Event, GenerationRequest, PluginError, StreamParser};
 
@@ -146,7 +146,7 @@ pub async fn execute(
         }
     };
     let framing = http_req.framing;
-    let request = match ctx.target.build(http_req) {
+    let request = match ctx.target.build_bytes(http_req) {
         Ok(r) => r,
         Err(e) => {
             record.send_s = ms(ctx.level_start.elapsed()) / 1e3;
@@ -240,13 +240,13 @@ pub async fn execute(
 /// `progress`.
 async fn stream(
     ctx: &RequestContext<'_>,
-    request: http::Request<http_body_util::Full<bytes::Bytes>>,
+    request: http::Request<bytes::Bytes>,
     framing: crate::plugin::Framing,
     parser: &mut StreamParser,
     progress: &mut Progress,
     record: &mut RequestRecord,
 ) -> Option<RequestError> {
-    let (response, lease) = match ctx.pool.send(request, &mut record.connection).await {
+    let (mut head, mut lease) = match ctx.pool.send(request, &mut record.connection).await {
         Ok(r) => r,
         Err(e) => {
             let class = match e {
@@ -257,40 +257,67 @@ async fn stream(
             return err(class, e.to_string());
         }
     };
-    let status = response.status();
-    record.http_status = Some(status.as_u16());
-    let encoding = response
-        .headers()
+    let (whole, error) = read_body(
+        ctx, &mut head, &mut lease, framing, parser, progress, record,
+    )
+    .await;
+    if whole {
+        // Read to its end: the connection can carry the next request.
+        ctx.pool.give_back(lease, &head);
+    } else {
+        ctx.pool.count_reads(&mut lease.conn);
+    }
+    error
+}
+
+/// Reads `head`'s body from `lease` through the decoder and the parser: whether it was read to
+/// its end (so the connection can carry another request), and the request's error, if any.
+async fn read_body(
+    ctx: &RequestContext<'_>,
+    head: &mut Head,
+    lease: &mut Lease,
+    framing: crate::plugin::Framing,
+    parser: &mut StreamParser,
+    progress: &mut Progress,
+    record: &mut RequestRecord,
+) -> (bool, Option<RequestError>) {
+    let status = head.status;
+    record.http_status = Some(status);
+    let encoding = head
+        .headers
         .get(http::header::CONTENT_ENCODING)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .filter(|v| !v.eq_ignore_ascii_case("identity"));
-    let mut body = response.into_body();
-    if !status.is_success() {
+    if !(200..300).contains(&status) {
         let mut excerpt = Vec::new();
-        while let Some(Ok(frame)) = body.frame().await {
-            if let Some(data) = frame.data_ref() {
-                excerpt.extend_from_slice(data);
-                if excerpt.len() >= ERROR_BODY_EXCERPT {
-                    break;
-                }
+        while let Some(Ok((data, _))) = lease.conn.body_part(head).await {
+            excerpt.extend_from_slice(data);
+            if excerpt.len() >= ERROR_BODY_EXCERPT {
+                break;
             }
         }
         excerpt.truncate(ERROR_BODY_EXCERPT);
         let text = String::from_utf8_lossy(&excerpt);
-        return err(
-            ErrorClass::HttpStatus,
-            format!("HTTP {}: {}", status.as_u16(), text.trim()),
+        return (
+            false,
+            err(
+                ErrorClass::HttpStatus,
+                format!("HTTP {status}: {}", text.trim()),
+            ),
         );
     }
 
     // The request asks for no encoding; a compressed stream cannot be timed token by token
     // (and an adapter would read binary), so it is the server's error, said plainly.
     if let Some(enc) = encoding {
-        return err(
-            ErrorClass::StreamError,
-            format!(
-                "the server encoded the response as `{enc}`, which the request did not ask \
-                 for; an encoded stream cannot be read or timed event by event"
+        return (
+            false,
+            err(
+                ErrorClass::StreamError,
+                format!(
+                    "the server encoded the response as `{enc}`, which the request did not \
+                     ask for; an encoded stream cannot be read or timed event by event"
+                ),
             ),
         );
     }
@@ -299,42 +326,38 @@ async fn stream(
         into: ctx.served_model,
         looking: ctx.served_model.get().is_none(),
     };
-    loop {
-        let frame = body.frame().await;
-        // The arrival time, before any framing or parsing.
-        let at = Instant::now();
-        match frame {
-            None => break,
-            Some(Err(e)) => {
-                return err(
-                    ErrorClass::StreamError,
-                    format!("the connection broke mid-stream: {}", error_chain(&e)),
+    // The arrival time is the read's that brought the bytes, taken before any framing or
+    // parsing (from the kernel where it can be, see `h1::socket`).
+    while let Some(part) = lease.conn.body_part(head).await {
+        let (data, at) = match part {
+            Ok(p) => p,
+            Err(e) => {
+                return (
+                    false,
+                    err(
+                        ErrorClass::StreamError,
+                        format!("the connection broke mid-stream: {e}"),
+                    ),
                 );
             }
-            Some(Ok(frame)) => {
-                let Some(data) = frame.data_ref() else {
-                    continue;
-                };
-                if let Err(e) = decoder.push(data) {
-                    return err(ErrorClass::StreamError, e.to_string());
-                }
-                if let Some(e) = drain(&mut decoder, parser, progress, at, &mut model) {
-                    return Some(e);
-                }
-                if progress.error.is_some() {
-                    return None;
-                }
-            }
+        };
+        if let Err(e) = decoder.push(data) {
+            return (false, err(ErrorClass::StreamError, e.to_string()));
+        }
+        if let Some(e) = drain(&mut decoder, parser, progress, at, &mut model) {
+            return (false, Some(e));
+        }
+        if progress.error.is_some() {
+            return (false, None);
         }
     }
-    let at = Instant::now();
-    // Read to its end: the connection can carry the next request.
-    ctx.pool.give_back(lease);
+    // The end is when the read that ended the body arrived.
+    let at = lease.conn.last_arrival();
     if let Err(e) = decoder.finish() {
-        return err(ErrorClass::StreamError, e.to_string());
+        return (true, err(ErrorClass::StreamError, e.to_string()));
     }
     if let Some(e) = drain(&mut decoder, parser, progress, at, &mut model) {
-        return Some(e);
+        return (true, Some(e));
     }
     match parser.finish() {
         Ok(events) => {
@@ -342,9 +365,9 @@ async fn stream(
             for ev in events {
                 progress.apply(ev, at);
             }
-            None
+            (true, None)
         }
-        Err(e) => Some(plugin_error(&e)),
+        Err(e) => (true, Some(plugin_error(&e))),
     }
 }
 

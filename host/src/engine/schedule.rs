@@ -83,6 +83,8 @@ pub struct LevelRun {
     pub wall_s: f64,
     /// When the level started, for matching it with samples taken on other clocks' threads.
     pub started: Instant,
+    /// How loaded the client itself was.
+    pub client: Option<super::client_load::ClientLoad>,
 }
 
 /// Gamma-distributed arrival offsets (seconds from the level's start).
@@ -148,6 +150,7 @@ pub async fn run_level(
     cancel: CancellationToken,
 ) -> LevelRun {
     let level_start = Instant::now();
+    let watch = super::client_load::Watch::start();
     live.start_level(plan.load.label(), level_start);
     let records = match plan.load {
         Load::Concurrency { concurrency } => {
@@ -176,6 +179,7 @@ pub async fn run_level(
         interrupted: cancel.is_cancelled(),
         wall_s: level_start.elapsed().as_secs_f64(),
         started: level_start,
+        client: Some(watch.finish().await),
     }
 }
 

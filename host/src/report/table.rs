@@ -37,10 +37,15 @@ pub fn render(result: &RunResult) -> String {
     for l in &result.levels {
         let s = &l.summary;
         let mut row = vec![
-            Cell::new(if l.interrupted {
-                format!("{} (interrupted)", l.label)
-            } else {
-                l.label.clone()
+            Cell::new({
+                let mut label = l.label.clone();
+                if l.interrupted {
+                    label.push_str(" (interrupted)");
+                }
+                if l.client.as_ref().is_some_and(|c| c.limited) {
+                    label.push_str(" (client-limited)");
+                }
+                label
             }),
             Cell::new(s.completed).set_alignment(CellAlignment::Right),
             Cell::new(s.failed).set_alignment(CellAlignment::Right),
@@ -126,6 +131,15 @@ pub fn notes(result: &RunResult) -> Vec<String> {
         ));
     }
     out.extend(workload_lines(result));
+    for l in &result.levels {
+        if let Some(c) = l.client.as_ref().filter(|c| c.limited) {
+            out.push(format!(
+                "{}: client-limited — {}; its timings are partly this machine's",
+                l.label,
+                c.why.as_deref().unwrap_or("the client was busy")
+            ));
+        }
+    }
     for l in &result.levels {
         let s = &l.summary;
         if let Some(why) = untrusted(s) {

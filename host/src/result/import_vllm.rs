@@ -342,6 +342,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
         requests: None,
         gpu: None,
         server: None,
+        client: None,
     };
     let result = RunResult {
         schema_version: SCHEMA_VERSION,
@@ -379,6 +380,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
             served_model: None,
             server_version: None,
             tls: None,
+            arrival_times: None,
             slo: None,
         },
         adapter: PluginRef {

@@ -81,6 +81,11 @@ pub struct RunSettings {
     /// for `http://`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<String>,
+    /// Where the arrival times of response bytes came from: the kernel's receive timestamps,
+    /// the clock read after each read, or both with their shares (absent in results made
+    /// before it was recorded, and in imports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival_times: Option<String>,
     /// The run's objectives and the policy that judged them (`slo`, or a component's path),
     /// kept from the start so a run that died can be judged again when it is recovered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,6 +121,10 @@ pub struct LevelResult {
     /// The server's own metrics over this level's wall time, when they were scraped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<crate::telemetry::server::ServerLevel>,
+    /// How loaded the client itself was, and whether that limited the measurement (absent
+    /// in results made before it was measured, and in imports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<crate::engine::client_load::ClientLoad>,
 }
 
 /// A whole run.

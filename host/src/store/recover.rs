@@ -124,6 +124,7 @@ pub(super) fn rebuild(
             requests: None,
             gpu: None,
             server: None,
+            client: None,
         });
     }
     let saved: usize = records.iter().map(Vec::len).sum();

@@ -45,6 +45,7 @@ pub(crate) fn sample_run(
             requests: None,
             gpu: None,
             server: None,
+            client: None,
         });
         all.push(recs);
     }
@@ -75,6 +76,7 @@ pub(crate) fn sample_run(
             served_model: None,
             server_version: None,
             tls: None,
+            arrival_times: None,
             slo: None,
         },
         adapter: PluginRef {
