@@ -169,8 +169,15 @@ pub async fn execute(
     let t_send = Instant::now();
     record.send_s = (t_send - ctx.level_start).as_secs_f64();
     let deadline = TokioInstant::from_std(t_send + ctx.timeout);
+    // Sized for the tokens asked for, so the steady path appends without reallocating (a
+    // server that sends more only grows them).
+    let expected = usize::try_from(gen_req.max_tokens)
+        .unwrap_or(0)
+        .min(64 * 1024);
     let mut progress = Progress {
         mode: ctx.metric_mode,
+        itl_ms: Vec::with_capacity(expected),
+        text: String::with_capacity(expected * 4),
         ..Progress::default()
     };
     let outcome = tokio::time::timeout_at(
