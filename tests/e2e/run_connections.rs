@@ -197,7 +197,12 @@ async fn a_run_records_where_its_arrival_times_came_from() {
     let server = sim(fixed(2, 1)).await;
     let mut sp = spec(&server, 2, 6, 4);
     let stamped = run(&sp).await;
-    let said = stamped.result.settings.arrival_times.clone().unwrap_or_default();
+    let said = stamped
+        .result
+        .settings
+        .arrival_times
+        .clone()
+        .unwrap_or_default();
     // Linux turns stamping on for the whole stack a moment after the first socket asks, so
     // a run's first reads may come unstamped: then the share is said.
     let expected = if cfg!(target_os = "linux") {
