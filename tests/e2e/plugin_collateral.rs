@@ -10,32 +10,9 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::plugin_support::{DEADLINE, misbehave_wasm, runtime_with};
-use crate::support::spec_at;
+use crate::support::{read_request, spec_at};
 
 const STREAMS: usize = 4;
-
-/// Reads one request: its head, then the body its Content-Length gives.
-async fn read_request(conn: &mut TcpStream) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = conn.read(&mut chunk).await.expect("the request arrives");
-        assert!(n > 0, "the client closed before its request was whole");
-        buf.extend_from_slice(&chunk[..n]);
-        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if buf.len() >= end + 4 + length {
-            return;
-        }
-    }
-}
 
 /// Holds every stream open until all have arrived, makes the last one's adapter spin, waits
 /// for the client to give that one up, then lets the others go on, which finds their parsers

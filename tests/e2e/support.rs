@@ -117,3 +117,39 @@ pub fn cargo_build_outside(
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Reads one request: its head, then the body its Content-Length gives.
+pub async fn read_request(conn: &mut tokio::net::TcpStream) {
+    assert!(
+        next_request(conn).await,
+        "the client closed before its request was whole"
+    );
+}
+
+/// Reads one request (head, then the body its Content-Length gives); false when the client
+/// closed the connection instead.
+pub async fn next_request(conn: &mut tokio::net::TcpStream) -> bool {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tokio::io::AsyncReadExt::read(conn, &mut chunk)
+            .await
+            .unwrap_or(0);
+        if n == 0 {
+            return false;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if buf.len() >= end + 4 + length {
+            return true;
+        }
+    }
+}
