@@ -5,7 +5,7 @@
 use llm_loadtest::metrics::ErrorClass;
 use llm_loadtest::report::table;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
