@@ -79,14 +79,17 @@ fn native_feed(message: &[u8]) -> Vec<Event> {
     let chunk: Chunk<'_> = serde_json::from_slice(message).expect("valid chunk");
     let mut events = Vec::new();
     if let Some(choice) = chunk.choices.first() {
-        if let Some(text) = choice.delta.as_ref().and_then(|d| d.content.as_deref())
-            && !text.is_empty()
-        {
-            events.push(Event::Token(TokenDelta {
-                text: text.to_owned(),
-                tokens: None,
-            }));
-        }
+        // A choice without text is the contract's empty token (a role-only or finish-only
+        // chunk), as the adapter marks it.
+        let text = choice
+            .delta
+            .as_ref()
+            .and_then(|d| d.content.as_deref())
+            .unwrap_or("");
+        events.push(Event::Token(TokenDelta {
+            text: text.to_owned(),
+            tokens: None,
+        }));
         if let Some(reason) = &choice.finish_reason {
             events.push(Event::Finish(reason.to_string()));
         }

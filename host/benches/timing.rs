@@ -8,7 +8,9 @@
 //! core 1 (`taskset`), so neither takes the other's CPU; `--clock` times arrivals by the
 //! clock after each read instead of the kernel's receive timestamps; `--starve` adds a
 //! busy thread per client core, so the client is late to its reads on purpose and the two
-//! time sources can be compared under it.
+//! time sources can be compared under it; `--spread` starts each level's clients over one
+//! request cycle (1.32 s) instead of together, so the simulator is not handed a level's
+//! requests in one instant and TTFT error is less the closed loop's lockstep.
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -93,7 +95,10 @@ fn rss_kib() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn spec(url: &str, c: u32, n: u64, kernel_timestamps: bool) -> RunSpec {
+/// One request's time at the simulator: TTFT, then 127 more tokens.
+const CYCLE: Duration = Duration::from_millis(50 + 127 * 10);
+
+fn spec(url: &str, c: u32, n: u64, kernel_timestamps: bool, spread: bool) -> RunSpec {
     RunSpec {
         model: Some("sim-llama".into()),
         levels: vec![LevelPlan {
@@ -113,6 +118,7 @@ fn spec(url: &str, c: u32, n: u64, kernel_timestamps: bool) -> RunSpec {
         ignore_eos: true,
         timeout: Duration::from_secs(120),
         kernel_timestamps,
+        ramp: if spread { CYCLE } else { Duration::ZERO },
         ..RunSpec::new(url, "vllm")
     }
 }
@@ -121,6 +127,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |f: &str| args.iter().any(|a| a == f);
     let (pin, clock, starve) = (flag("--pin"), flag("--clock"), flag("--starve"));
+    let spread = flag("--spread");
     let levels: Vec<u32> = args
         .iter()
         .find(|a| a.chars().next().is_some_and(|c| c.is_ascii_digit()))
@@ -166,7 +173,7 @@ fn main() {
     // One-time costs (plugin compile, tokenizer tables, connection setup)
     // stay out of every row.
     rt.block_on(runner::execute(
-        &spec(&url, 2, 4, !clock),
+        &spec(&url, 2, 4, !clock, false),
         &plugin_rt,
         broadcast::channel(16).0,
         CancellationToken::new(),
@@ -174,7 +181,7 @@ fn main() {
     .expect("warm-up run");
     println!(
         "client timing against a fixed clock: TTFT {TTFT_MS} ms, ITL {ITL_MS} ms, {OUTPUT} tokens, \
-         {} cores, {}{}{}",
+         {} cores, {}{}{}{}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         if pin {
             "client on core 0, simulator on core 1"
@@ -182,6 +189,11 @@ fn main() {
             "unpinned"
         },
         if clock { ", clock timestamps" } else { "" },
+        if spread {
+            ", clients spread over one cycle"
+        } else {
+            ""
+        },
         if starve {
             ", client starved by busy threads"
         } else {
@@ -209,7 +221,7 @@ fn main() {
     for c in levels {
         // At least two rounds per stream, and enough requests at low levels.
         let n = u64::from(c * 2).max(20);
-        let s = spec(&url, c, n, !clock);
+        let s = spec(&url, c, n, !clock, spread);
         let (tx, mut rx) = broadcast::channel(256);
         let rss_before = rss_kib();
         let (usr_before, sys_before) = cpu_seconds("self");
