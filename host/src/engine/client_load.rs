@@ -4,11 +4,16 @@
 //! Two figures. The event loop's lateness: a probe task yields and times how long the
 //! runtime takes to poll it again — the wait a task whose socket became readable also has —
 //! every [`PERIOD`]. And the CPU the process used over the level against the cores it may run
-//! on. A level is client-limited when the loop was late past [`LATE_LIMIT`] at its 99th
-//! percentile, or the process used [`BUSY_SHARE`] of its cores: the reads were then late
-//! enough to merge tokens of separate decode steps into one read (kernel timestamps keep each
-//! read's time, not the time of each token inside it), and the client, not the server, may
-//! be what the throughput shows.
+//! on. A level is client-limited when the process used [`BUSY_SHARE`] of its cores (the OS
+//! then preempts the client between taking a send's time and writing it, and the client, not
+//! the server, may be what the throughput shows), or when the loop was late at its 99th
+//! percentile past a limit that depends on where arrival times came from:
+//! - timed by the clock after each read, every millisecond a read waits is a millisecond of
+//!   error in TTFT and ITL: [`CLOCK_LATE_LIMIT`];
+//! - timed by the kernel's receive stamps, a late read keeps its time; what lateness still
+//!   does is merge into one read, under one stamp, tokens that arrived apart, and start
+//!   scheduled sends late: [`STAMPED_LATE_LIMIT`], half the 10 ms between tokens of a fast
+//!   server's stream.
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -16,9 +21,11 @@ use serde::{Deserialize, Serialize};
 /// How often the probe measures.
 const PERIOD: Duration = Duration::from_millis(10);
 
-/// Event-loop lateness (p99) past which a level is client-limited: a read that late merges
-/// the tokens of two decode steps of a server at 200 tokens/s or more per stream into one.
-pub const LATE_LIMIT: Duration = Duration::from_millis(2);
+/// Event-loop lateness (p99) past which a level timed by the clock is client-limited.
+pub const CLOCK_LATE_LIMIT: Duration = Duration::from_millis(1);
+
+/// Event-loop lateness (p99) past which a level timed by kernel stamps is client-limited.
+pub const STAMPED_LATE_LIMIT: Duration = Duration::from_millis(5);
 
 /// Share of the cores the process may use past which a level is client-limited.
 pub const BUSY_SHARE: f64 = 0.9;
@@ -76,8 +83,9 @@ impl Watch {
         }
     }
 
-    /// Ends the watch: the level's figures and verdict.
-    pub async fn finish(self) -> ClientLoad {
+    /// Ends the watch: the level's figures and verdict; `stamped` when its arrival times came
+    /// from the kernel.
+    pub async fn finish(self, stamped: bool) -> ClientLoad {
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
         let cpu = match (self.cpu, cpu_seconds()) {
             (Some((u0, s0)), Some((u1, s1))) => Some(((u1 - u0) / wall, (s1 - s0) / wall)),
@@ -87,12 +95,22 @@ impl Watch {
         let mut late = self.probe.await.unwrap_or_default();
         late.sort();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        judge(&late, cpu, cores)
+        let limit = if stamped {
+            STAMPED_LATE_LIMIT
+        } else {
+            CLOCK_LATE_LIMIT
+        };
+        judge(&late, cpu, cores, limit)
     }
 }
 
 /// The figures, and whether they make the level client-limited.
-fn judge(late_sorted: &[Duration], cpu: Option<(f64, f64)>, cores: usize) -> ClientLoad {
+fn judge(
+    late_sorted: &[Duration],
+    cpu: Option<(f64, f64)>,
+    cores: usize,
+    limit: Duration,
+) -> ClientLoad {
     let at = |q: f64| -> Duration {
         if late_sorted.is_empty() {
             return Duration::ZERO;
@@ -103,11 +121,11 @@ fn judge(late_sorted: &[Duration], cpu: Option<(f64, f64)>, cores: usize) -> Cli
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let (p99, max) = (at(0.99), late_sorted.last().copied().unwrap_or_default());
     let mut why = Vec::new();
-    if p99 > LATE_LIMIT {
+    if p99 > limit {
         why.push(format!(
             "the client's event loop ran {:.1} ms late (p99; limit {} ms)",
             ms(p99),
-            LATE_LIMIT.as_millis()
+            limit.as_millis()
         ));
     }
     if let Some((total, _)) = cpu.map(|(u, s)| (u + s, s))
@@ -148,28 +166,36 @@ mod tests {
 
     #[test]
     fn a_level_is_client_limited_by_a_late_loop_or_a_busy_cpu_and_says_which() {
+        let clock = CLOCK_LATE_LIMIT;
         // 0.1 to 0.5 ms late, 1 of 2 cores: fine.
-        let calm = judge(&ms(&[1, 2, 3, 4, 5]), Some((0.8, 0.2)), 2);
+        let calm = judge(&ms(&[1, 2, 3, 4, 5]), Some((0.8, 0.2)), 2, clock);
         assert!(!calm.limited, "{calm:?}");
         assert_eq!(calm.why, None);
         assert!((calm.loop_late_p99_ms - 0.5).abs() < 1e-9);
-        // A loop 3 ms late at p99.
-        let late = judge(&ms(&[1, 2, 30, 30, 30]), Some((0.5, 0.1)), 2);
+        // A loop 3 ms late at p99: past the clock's limit, within the kernel stamps'.
+        let late = judge(&ms(&[1, 2, 30, 30, 30]), Some((0.5, 0.1)), 2, clock);
         assert!(late.limited);
-        assert!(late.why.unwrap().contains("3.0 ms late"));
-        // 1.9 of 2 cores.
-        let busy = judge(&ms(&[1, 1, 1]), Some((1.5, 0.4)), 2);
+        assert!(late.why.unwrap().contains("3.0 ms late (p99; limit 1 ms)"));
+        let stamped = judge(
+            &ms(&[1, 2, 30, 30, 30]),
+            Some((0.5, 0.1)),
+            2,
+            STAMPED_LATE_LIMIT,
+        );
+        assert!(!stamped.limited, "{stamped:?}");
+        // 1.9 of 2 cores, whatever the time source.
+        let busy = judge(&ms(&[1, 1, 1]), Some((1.5, 0.4)), 2, STAMPED_LATE_LIMIT);
         assert!(busy.limited);
         assert!(busy.why.unwrap().contains("1.90 of its 2 cores"));
         // No CPU figures: judged by the loop alone.
-        assert!(!judge(&ms(&[1]), None, 2).limited);
+        assert!(!judge(&ms(&[1]), None, 2, clock).limited);
     }
 
     #[tokio::test]
     async fn a_watch_measures_its_level() {
         let w = Watch::start();
         tokio::task::yield_now().await;
-        let load = w.finish().await;
+        let load = w.finish(true).await;
         assert!(load.cores >= 1);
         assert!(load.loop_late_max_ms >= load.loop_late_p50_ms);
     }

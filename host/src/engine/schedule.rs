@@ -142,6 +142,13 @@ fn warmup_requests(w: Warmup) -> u64 {
     }
 }
 
+/// Whether the reads since `before` were timed by the kernel (all but 1 % or fewer).
+fn stamped_since(run: &RunContext, before: (u64, u64)) -> bool {
+    let (kernel, clock) = run.pool.read_counts();
+    let (kernel, clock) = (kernel - before.0, clock - before.1);
+    kernel > 0 && clock * 100 <= kernel
+}
+
 /// Run one level to its bound, or until `cancel` fires.
 pub async fn run_level(
     run: Arc<RunContext>,
@@ -151,6 +158,7 @@ pub async fn run_level(
 ) -> LevelRun {
     let level_start = Instant::now();
     let watch = super::client_load::Watch::start();
+    let reads_before = run.pool.read_counts();
     live.start_level(plan.load.label(), level_start);
     let records = match plan.load {
         Load::Concurrency { concurrency } => {
@@ -179,7 +187,7 @@ pub async fn run_level(
         interrupted: cancel.is_cancelled(),
         wall_s: level_start.elapsed().as_secs_f64(),
         started: level_start,
-        client: Some(watch.finish().await),
+        client: Some(watch.finish(stamped_since(&run, reads_before)).await),
     }
 }
 
