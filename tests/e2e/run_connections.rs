@@ -252,10 +252,15 @@ async fn a_level_the_client_was_too_busy_for_is_marked_client_limited() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     hog.await.unwrap();
     let c = busy.result.levels[0].client.clone().expect("measured");
+    // The verdict, and the figure it names, not a bound on how late this machine was.
     assert!(c.limited, "{c:?}");
-    assert!(c.loop_late_p99_ms >= 20.0, "{c:?}");
+    let why = c.why.as_deref().unwrap();
     assert!(
-        c.why.as_deref().unwrap().contains("event loop ran"),
+        why.contains("event loop ran") && why.contains("(p99; limit"),
+        "{c:?}"
+    );
+    assert!(
+        why.contains(&format!("{:.1} ms late", c.loop_late_p99_ms)),
         "{c:?}"
     );
     let table = llm_loadtest::report::table::render(&busy.result);
