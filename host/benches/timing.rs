@@ -76,14 +76,9 @@ fn start_sim(pin: bool) -> (Sim, String) {
     (Sim(child), url)
 }
 
-/// user and system CPU seconds of a process, from /proc (all threads).
+/// user and system CPU seconds of a process (all threads); zero where /proc cannot say.
 fn cpu_seconds(pid: &str) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the `)`.
-    (ticks(11) / 100.0, ticks(12) / 100.0)
+    llm_loadtest::engine::client_load::cpu_seconds_of(pid).unwrap_or((0.0, 0.0))
 }
 
 fn rss_kib() -> f64 {

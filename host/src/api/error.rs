@@ -45,6 +45,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// 422: `field` refused, and why.
+    pub fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
+        ApiError::Invalid(super::guard::refuse(field, reason))
+    }
+
     pub fn forbidden(have: Role, need: Role, what: &'static str) -> ApiError {
         ApiError::Forbidden {
             have: have.name(),

@@ -102,7 +102,7 @@ pub struct Refusal {
     pub reason: String,
 }
 
-fn refuse(field: &str, reason: impl Into<String>) -> Refusal {
+pub fn refuse(field: &str, reason: impl Into<String>) -> Refusal {
     Refusal {
         field: field.to_string(),
         reason: reason.into(),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::Api;
 use super::error::ApiError;
-use super::guard::{self, Refusal};
+use super::guard;
 use super::keys::Role;
 use crate::engine::{Target, new_client};
 use crate::info;
@@ -30,12 +30,7 @@ pub async fn info(
     // It sends requests to a server: a runner's to ask for, as a run is.
     api.gate
         .check(&headers, Role::Runner, "asking servers about themselves")?;
-    let refuse = |reason: String| {
-        ApiError::Invalid(Refusal {
-            field: "server".into(),
-            reason,
-        })
-    };
+    let refuse = |reason: String| ApiError::invalid("server", reason);
     let url = q
         .server
         .ok_or_else(|| refuse("give the server's base URL: ?server=http://...".into()))?;

@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 
 use super::Api;
 use super::error::ApiError;
-use super::guard::Refusal;
 use super::keys::Role;
 use crate::plugin::{LoadedPlugin, PluginKind, Runtime, embedded_plugins};
 
@@ -127,12 +126,7 @@ impl Plugins {
     /// What a run's `field` names, as the runtime loads it: a built-in plugin's name as it
     /// is, an uploaded one's as its stored file. Refused when it is neither, or another kind.
     pub fn resolve(&self, field: &str, name: &str, want: PluginKind) -> Result<String, ApiError> {
-        let refuse = |reason: String| {
-            ApiError::Invalid(Refusal {
-                field: field.to_string(),
-                reason,
-            })
-        };
+        let refuse = |reason: String| ApiError::invalid(field, reason);
         if let Some(p) = embedded_plugins().iter().find(|p| p.name == name) {
             return if p.kind == want {
                 Ok(name.to_string())
@@ -254,7 +248,7 @@ pub async fn upload(
         return Err(ApiError::NotWasm);
     }
     if let Some(name) = &q.name {
-        check_name(name).map_err(|reason| invalid("name", reason))?;
+        check_name(name).map_err(|reason| ApiError::invalid("name", reason))?;
     }
     let runtime = Arc::clone(api.jobs.runtime());
     let label = format!("{}.wasm", q.name.as_deref().unwrap_or("upload"));
@@ -263,13 +257,13 @@ pub async fn upload(
     let checked = tokio::task::spawn_blocking(move || check(&runtime, &label, bytes))
         .await
         .map_err(|e| ApiError::Internal(format!("checking the upload: {e}")))?;
-    let (loaded, conformance) = checked.map_err(|reason| invalid("body", reason))?;
+    let (loaded, conformance) = checked.map_err(|reason| ApiError::invalid("body", reason))?;
     let name = match q.name {
         Some(n) => n,
         None => {
             let own = loaded.identity().name.clone();
             check_name(&own).map_err(|reason| {
-                invalid(
+                ApiError::invalid(
                     "name",
                     format!("the plugin calls itself {reason}; give ?name="),
                 )
@@ -308,13 +302,6 @@ pub async fn upload(
         }),
     )
         .into_response())
-}
-
-fn invalid(field: &str, reason: String) -> ApiError {
-    ApiError::Invalid(Refusal {
-        field: field.to_string(),
-        reason,
-    })
 }
 
 /// `plugin check`'s checks on bytes, and the conformance battery for an adapter.

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use super::Api;
 use super::error::ApiError;
-use super::guard::Refusal;
 use super::keys::Role;
 use crate::cli::export::{self, ExportFormat};
 use crate::store::{self, RunFilter, RunRow};
@@ -114,18 +113,13 @@ pub async fn history(
         .as_deref()
         .map(crate::cli::history::parse_since)
         .transpose()
-        .map_err(|reason| {
-            ApiError::Invalid(Refusal {
-                field: "since".into(),
-                reason,
-            })
-        })?;
+        .map_err(|reason| ApiError::invalid("since", reason))?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::Invalid(Refusal {
-            field: "limit".into(),
-            reason: format!("{limit} is not between 1 and {MAX_PAGE}"),
-        }));
+        return Err(ApiError::invalid(
+            "limit",
+            format!("{limit} is not between 1 and {MAX_PAGE}"),
+        ));
     }
     let filter = RunFilter {
         model: q.model,
@@ -225,10 +219,10 @@ pub async fn compare(
     }
     let req: CompareRequest = super::runs::parse_body(&body)?;
     if req.ids.len() < 2 {
-        return Err(ApiError::Invalid(Refusal {
-            field: "ids".into(),
-            reason: "give two or more runs; the first is the baseline".into(),
-        }));
+        return Err(ApiError::invalid(
+            "ids",
+            "give two or more runs; the first is the baseline",
+        ));
     }
     let ids = req.ids;
     let runs = api
@@ -307,12 +301,7 @@ pub async fn import(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| {
-        ApiError::Invalid(Refusal {
-            field: "body".into(),
-            reason: format!("{e:#}"),
-        })
-    })?;
+    .map_err(|e| ApiError::invalid("body", format!("{e:#}")))?;
     let notes = prepared.notes;
     let (result, records, origin) = (prepared.result, prepared.records, prepared.origin);
     let id = api

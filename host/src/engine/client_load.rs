@@ -147,7 +147,12 @@ fn judge(
 
 /// This process's user and system CPU seconds so far, where the platform says (Linux).
 fn cpu_seconds() -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_of("self")
+}
+
+/// A process's (`self` or a pid) user and system CPU seconds so far, from `/proc`.
+pub fn cpu_seconds_of(pid: &str) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = stat.rsplit(')').next()?;
     let f: Vec<&str> = after.split_whitespace().collect();
     // utime and stime, fields 14 and 15 of stat, are 12 and 13 after the `)`, in clock ticks
