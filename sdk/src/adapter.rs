@@ -35,6 +35,15 @@ pub trait StreamParser: Default + 'static {
     /// [`Event::Error`] instead.
     fn feed(&mut self, message: &[u8]) -> Result<Vec<Event>, String>;
 
+    /// One framed message, its events appended to `events`. The host hands the parser every
+    /// message of one read in one call, and the SDK feeds them through this method into one
+    /// list; the default calls [`StreamParser::feed`]. Override it to skip the `Vec` per
+    /// message on the hot path. On an `Err`, leave `events` as it was before the call.
+    fn feed_into(&mut self, message: &[u8], events: &mut Vec<Event>) -> Result<(), String> {
+        events.extend(self.feed(message)?);
+        Ok(())
+    }
+
     /// The body ended; flush anything pending. The default has nothing to
     /// flush.
     fn finish(&mut self) -> Result<Vec<Event>, String> {

@@ -6,21 +6,10 @@
 #![allow(unsafe_code)]
 #![allow(missing_docs)]
 
-/// The `adapter-plugin` world: imports `host`, exports `adapter`.
-pub mod adapter_world {
-    wit_bindgen::generate!({
-        path: "../wit/v0.1",
-        world: "llm-loadtest:plugin/adapter-plugin@0.1.0",
-        pub_export_macro: true,
-        export_macro_name: "export_adapter_world",
-        default_bindings_module: "::llm_loadtest_sdk::bindings::adapter_world",
-        runtime_path: "::llm_loadtest_sdk::__private::wit_bindgen::rt",
-    });
-}
-
-/// The `tokenizer-plugin` world: imports `host`, exports `tokenizer`. A tokenizing adapter
-/// exports this world and the adapter world from one component; their `types` and `host`
-/// are shared, so one set of conversions serves both.
+/// The `tokenizer-plugin` world (contract 0.1): imports `host`, exports `tokenizer`. Its
+/// `types` and `host` are the ones every other world here shares (0.2 changed only the
+/// adapter), so one set of conversions serves them all. A tokenizing adapter exports this world
+/// and the adapter world from one component.
 pub mod tokenizer_world {
     wit_bindgen::generate!({
         path: "../wit/v0.1",
@@ -29,15 +18,28 @@ pub mod tokenizer_world {
         export_macro_name: "export_tokenizer_world",
         default_bindings_module: "::llm_loadtest_sdk::bindings::tokenizer_world",
         runtime_path: "::llm_loadtest_sdk::__private::wit_bindgen::rt",
+    });
+}
+
+/// The `adapter-plugin` world of contract 0.2: imports `host`, exports `adapter` with
+/// `feed-batch` (every message of one read in one call).
+pub mod adapter_world {
+    wit_bindgen::generate!({
+        path: ["../wit/v0.1", "../wit/v0.2"],
+        world: "llm-loadtest:plugin/adapter-plugin@0.2.0",
+        pub_export_macro: true,
+        export_macro_name: "export_adapter_world",
+        default_bindings_module: "::llm_loadtest_sdk::bindings::adapter_world",
+        runtime_path: "::llm_loadtest_sdk::__private::wit_bindgen::rt",
         with: {
-            "llm-loadtest:plugin/host@0.1.0": crate::bindings::adapter_world::llm_loadtest::plugin::host,
-            "llm-loadtest:plugin/types@0.1.0": crate::bindings::adapter_world::llm_loadtest::plugin::types,
+            "llm-loadtest:plugin/host@0.1.0": crate::bindings::tokenizer_world::llm_loadtest::plugin::host,
+            "llm-loadtest:plugin/types@0.1.0": crate::bindings::tokenizer_world::llm_loadtest::plugin::types,
         },
     });
 }
 
 /// The `slo-plugin` world: imports `host`, exports `slo-policy`. The `host`
-/// interface is shared with the adapter world so there is one `log` binding.
+/// interface is shared with the other worlds so there is one `log` binding.
 pub mod slo_world {
     wit_bindgen::generate!({
         path: "../wit/v0.1",
@@ -47,7 +49,7 @@ pub mod slo_world {
         default_bindings_module: "::llm_loadtest_sdk::bindings::slo_world",
         runtime_path: "::llm_loadtest_sdk::__private::wit_bindgen::rt",
         with: {
-            "llm-loadtest:plugin/host@0.1.0": crate::bindings::adapter_world::llm_loadtest::plugin::host,
+            "llm-loadtest:plugin/host@0.1.0": crate::bindings::tokenizer_world::llm_loadtest::plugin::host,
         },
     });
 }
@@ -62,7 +64,7 @@ pub mod recommend_world {
         default_bindings_module: "::llm_loadtest_sdk::bindings::recommend_world",
         runtime_path: "::llm_loadtest_sdk::__private::wit_bindgen::rt",
         with: {
-            "llm-loadtest:plugin/host@0.1.0": crate::bindings::adapter_world::llm_loadtest::plugin::host,
+            "llm-loadtest:plugin/host@0.1.0": crate::bindings::tokenizer_world::llm_loadtest::plugin::host,
         },
     });
 }

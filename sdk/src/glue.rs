@@ -5,11 +5,11 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 
 use crate::adapter::{Adapter, StreamParser, Tokenize};
-use crate::bindings::adapter_world::exports::llm_loadtest::plugin::adapter as wit_adapter;
-use crate::bindings::adapter_world::llm_loadtest::plugin::types as wit;
+use crate::bindings::adapter_world::exports::llm_loadtest::plugin0_2_0::adapter as wit_adapter;
 use crate::bindings::recommend_world::exports::llm_loadtest::plugin::recommend_policy as wit_rec;
 use crate::bindings::slo_world::exports::llm_loadtest::plugin::slo_policy as wit_slo;
 use crate::bindings::tokenizer_world::exports::llm_loadtest::plugin::tokenizer as wit_tokenizer;
+use crate::bindings::tokenizer_world::llm_loadtest::plugin::types as wit;
 use crate::framing::Framing;
 use crate::recommend::{Goal, Outcome, ProbeResult, RecommendPolicy, Step};
 use crate::slo::{Measurement, Objective, PolicyInfo, SloPolicy, Verdict};
@@ -53,6 +53,20 @@ impl<P: StreamParser> wit_adapter::GuestStreamParser for ParserGlue<P> {
         parser.feed(&message).map(events_to_wit)
     }
 
+    fn feed_batch(&self, messages: Vec<u8>, ends: Vec<u32>) -> wit_adapter::Fed {
+        let mut events = Vec::new();
+        let mut read = Vec::with_capacity(ends.len());
+        let error = match self.0.try_borrow_mut() {
+            Ok(mut parser) => feed_each(&mut *parser, &messages, &ends, &mut events, &mut read),
+            Err(_) => Some("stream parser re-entered while busy".to_string()),
+        };
+        wit_adapter::Fed {
+            events: events_to_wit(events),
+            ends: read,
+            error,
+        }
+    }
+
     fn finish(&self) -> Result<Vec<wit::Event>, String> {
         let mut parser = self
             .0
@@ -60,6 +74,33 @@ impl<P: StreamParser> wit_adapter::GuestStreamParser for ParserGlue<P> {
             .map_err(|_| "stream parser re-entered while busy".to_string())?;
         parser.finish().map(events_to_wit)
     }
+}
+
+/// Feed every message of a batch in order into one list of events, recording after each how
+/// many there are; the first error stops the batch and is returned.
+fn feed_each(
+    parser: &mut impl StreamParser,
+    messages: &[u8],
+    ends: &[u32],
+    events: &mut Vec<Event>,
+    read: &mut Vec<u32>,
+) -> Option<String> {
+    let mut start = 0usize;
+    for &end in ends {
+        let Some(message) = messages.get(start..end as usize) else {
+            return Some(format!(
+                "the host sent message ends {ends:?} over {} bytes",
+                messages.len()
+            ));
+        };
+        if let Err(e) = parser.feed_into(message, events) {
+            return Some(e);
+        }
+        // Events of one batch are bounded by the host's per-call limit, far below u32::MAX.
+        read.push(u32::try_from(events.len()).unwrap_or(u32::MAX));
+        start = end as usize;
+    }
+    None
 }
 
 impl<A: Tokenize> wit_tokenizer::Guest for TokenizerExport<A> {
@@ -299,4 +340,63 @@ fn events_to_wit(events: Vec<Event>) -> Vec<wit::Event> {
             Event::Done => wit::Event::Done,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `n:K` as K tokens; anything else is an error.
+    #[derive(Default)]
+    struct Counting;
+
+    impl StreamParser for Counting {
+        fn feed(&mut self, message: &[u8]) -> Result<Vec<Event>, String> {
+            let text = std::str::from_utf8(message).map_err(|e| e.to_string())?;
+            let n: usize = text
+                .strip_prefix("n:")
+                .and_then(|k| k.parse().ok())
+                .ok_or_else(|| format!("not a count: {text}"))?;
+            Ok((0..n)
+                .map(|_| {
+                    Event::Token(TokenDelta {
+                        text: "t".into(),
+                        tokens: None,
+                    })
+                })
+                .collect())
+        }
+    }
+
+    fn batch(messages: &[&str]) -> (Vec<u8>, Vec<u32>) {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::new();
+        for m in messages {
+            bytes.extend_from_slice(m.as_bytes());
+            ends.push(bytes.len() as u32);
+        }
+        (bytes, ends)
+    }
+
+    #[test]
+    fn a_batch_records_where_each_message_ends() {
+        let (bytes, ends) = batch(&["n:2", "n:0", "n:3"]);
+        let (mut events, mut read) = (Vec::new(), Vec::new());
+        let error = feed_each(&mut Counting, &bytes, &ends, &mut events, &mut read);
+        assert_eq!(error, None);
+        assert_eq!(read, [2, 2, 5]);
+        assert_eq!(events.len(), 5);
+    }
+
+    #[test]
+    fn the_first_bad_message_stops_the_batch() {
+        let (bytes, ends) = batch(&["n:1", "nope", "n:4"]);
+        let (mut events, mut read) = (Vec::new(), Vec::new());
+        let error = feed_each(&mut Counting, &bytes, &ends, &mut events, &mut read);
+        assert_eq!(error.as_deref(), Some("not a count: nope"));
+        assert_eq!((&read[..], events.len()), (&[1][..], 1));
+        // Ends past the bytes are the host's mistake, said as such, not a panic.
+        let error = feed_each(&mut Counting, b"n:1", &[9], &mut events, &mut read);
+        assert!(error.unwrap().contains("message ends [9] over 3 bytes"));
+    }
 }

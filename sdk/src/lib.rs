@@ -99,6 +99,11 @@
 //! - [`log`] writes to the host's log (stderr in native tests). Never log
 //!   secrets.
 //!
+//! Adapters built with this SDK target contract 0.2: the host hands the parser every message one
+//! read brought in one call, and the SDK feeds them to [`StreamParser::feed_into`] (by default
+//! [`StreamParser::feed`]) in order. Nothing changes for the author; a parser on a hot path can
+//! implement `feed_into` to append to one list instead of returning a `Vec` per message.
+//!
 //! An adapter whose server counts tokens on request (a `/tokenize` endpoint) also implements
 //! [`Tokenize`] and registers with `register_adapter!(MyAdapter, tokenizer)`; the host then sizes
 //! prompts so that the server counts exactly the length asked for.

@@ -35,7 +35,7 @@ impl Level {
 pub fn log(level: Level, message: &str) {
     #[cfg(target_arch = "wasm32")]
     {
-        use crate::bindings::adapter_world::llm_loadtest::plugin::host;
+        use crate::bindings::tokenizer_world::llm_loadtest::plugin::host;
         let level = match level {
             Level::Trace => host::Level::Trace,
             Level::Debug => host::Level::Debug,

@@ -53,7 +53,7 @@ pub struct GenerationRequest {
     /// Whether to ask for a streamed response.
     pub stream: bool,
     /// A JSON object (as text) whose fields are merged into the request body;
-    /// see [`crate::json::JsonBody::merge_extra`].
+    /// see [`crate::json::merge_extra_body`].
     pub extra_body: Option<String>,
 }
 

@@ -75,7 +75,8 @@ fn a_spec_is_loaded_once_per_runtime() {
     assert_eq!(rt.cache_stats().compiles, 1);
     // The identity names the plugin and where it came from.
     assert_eq!(a.identity().name, "misbehave");
-    assert_eq!(a.identity().wit_version, "0.1.0");
+    // Built with the SDK, which targets contract 0.2 for adapters.
+    assert_eq!(a.identity().wit_version, "0.2.0");
     assert_eq!(a.identity().source, misbehave_wasm());
     assert_eq!(a.identity().sha256.len(), 64);
 }

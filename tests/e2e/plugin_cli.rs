@@ -37,10 +37,11 @@ fn plugin_check_describes_a_component_and_rejects_other_files() {
         stdout.starts_with("ok: misbehave 0.1.0 (adapter)"),
         "{stdout}"
     );
-    assert!(stdout.contains("llm-loadtest:plugin@0.1.0"), "{stdout}");
+    // The SDK builds adapters for contract 0.2.
+    assert!(stdout.contains("llm-loadtest:plugin@0.2.0"), "{stdout}");
     assert!(stdout.contains("framing:      sse"), "{stdout}");
     assert!(
-        stdout.contains("exports:      llm-loadtest:plugin/adapter@0.1.0"),
+        stdout.contains("exports:      llm-loadtest:plugin/adapter@0.2.0"),
         "{stdout}"
     );
 
@@ -74,14 +75,19 @@ fn plugin_list_shows_the_embedded_plugins() {
     let out = bin(tmp.path()).args(["plugin", "list"]).output().unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
-    for (name, kind) in [("openai", "adapter"), ("vllm", "adapter"), ("slo", "slo")] {
+    // Adapters are built for contract 0.2 (feed-batch); policies stay on 0.1.
+    for (name, kind, wit) in [
+        ("openai", "adapter", "0.2.0"),
+        ("vllm", "adapter", "0.2.0"),
+        ("slo", "slo", "0.1.0"),
+    ] {
         let line = stdout
             .lines()
             .find(|l| l.split_whitespace().next() == Some(name))
             .unwrap_or_else(|| panic!("{name} not listed:\n{stdout}"));
         let cols: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(cols[1], kind, "{line}");
-        assert_eq!(cols[3], "0.1.0", "{line}");
+        assert_eq!(cols[3], wit, "{line}");
     }
 }
 

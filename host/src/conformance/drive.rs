@@ -9,7 +9,7 @@
 
 use llm_loadtest_sdk::framing::{Decoder, Frame};
 
-use crate::plugin::{Adapter, Event, Framing, PluginError, StreamParser};
+use crate::plugin::{Adapter, Batch, Event, Framing, PluginError, StreamParser};
 
 /// What one framed message produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,27 +212,57 @@ fn framing_failure(e: &llm_loadtest_sdk::framing::FramingError) -> Failure {
     }
 }
 
-/// Feed every completed message; false when the stream must stop.
+/// Feed every completed message, as the engine does: the messages one chunk completed go to the
+/// adapter in one batch (one `feed-batch` call for a 0.2 adapter), so the battery's splits (the
+/// whole body in one chunk, one byte per chunk, every two-chunk split) also check that batches
+/// of every size read as one message at a time does. False when the stream must stop; messages
+/// after the one that reported a stream error are not recorded.
 fn drain(decoder: &mut Decoder, parser: &mut StreamParser, run: &mut Run) -> bool {
+    let mut batch = Batch::default();
+    let mut order = Vec::new();
     while let Some(frame) = decoder.next_frame() {
         match frame {
-            Frame::Done => run.frames.push(FrameResult::Sentinel),
+            Frame::Done => order.push(None),
             Frame::Message(m) => {
-                let index = run.frames.len();
-                match parser.feed(&m) {
-                    Ok(events) => {
-                        let stream_error = events.iter().any(|e| matches!(e, Event::Error(_)));
-                        run.frames.push(FrameResult::Events(events));
-                        if stream_error {
-                            return false;
-                        }
-                    }
-                    Err(e) => {
-                        run.failure = Some(Failure::plugin(Stage::Message(index), &e));
-                        return false;
-                    }
-                }
+                order.push(Some(batch.len()));
+                batch.push(&m);
             }
+        }
+    }
+    let fed = if batch.is_empty() {
+        None
+    } else {
+        match parser.feed_batch(&batch) {
+            Ok(fed) => Some(fed),
+            Err(e) => {
+                // The call failed as a whole (a trap, a deadline): it is charged to the first
+                // message of the batch.
+                let index = run.frames.len() + order.iter().position(Option::is_some).unwrap_or(0);
+                run.failure = Some(Failure::plugin(Stage::Message(index), &e));
+                return false;
+            }
+        }
+    };
+    let messages: Vec<&[Event]> = fed
+        .as_ref()
+        .map_or_else(Vec::new, |f| f.messages().collect());
+    for slot in order {
+        let Some(i) = slot else {
+            run.frames.push(FrameResult::Sentinel);
+            continue;
+        };
+        let Some(events) = messages.get(i) else {
+            // The message the batch stopped at: its error is the batch's.
+            let index = run.frames.len();
+            if let Some(e) = fed.as_ref().and_then(|f| f.error.as_ref()) {
+                run.failure = Some(Failure::plugin(Stage::Message(index), e));
+            }
+            return false;
+        };
+        let stream_error = events.iter().any(|e| matches!(e, Event::Error(_)));
+        run.frames.push(FrameResult::Events(events.to_vec()));
+        if stream_error {
+            return false;
         }
     }
     true

@@ -11,13 +11,26 @@ pub(crate) mod adapter {
     });
 }
 
-/// The `tokenizing-adapter-plugin` world: an adapter that also exports `tokenizer`. Only its
-/// `tokenizer` export is called through these bindings; the `adapter` calls go through the
-/// adapter world's, which bind the same component.
-pub(crate) mod tokenizing {
+/// The 0.2 `adapter-plugin` world: 0.1's adapter with `feed-batch` in place of `feed`. Its
+/// types and `host` import are 0.1's, so they map onto the 0.1 bindings' Rust types and one set
+/// of conversions serves both versions.
+pub(crate) mod adapter_v2 {
+    wasmtime::component::bindgen!({
+        path: ["../wit/v0.1", "../wit/v0.2"],
+        world: "llm-loadtest:plugin/adapter-plugin@0.2.0",
+        with: {
+            "llm-loadtest:plugin/host@0.1.0": super::adapter::llm_loadtest::plugin::host,
+            "llm-loadtest:plugin/types@0.1.0": super::adapter::llm_loadtest::plugin::types,
+        },
+    });
+}
+
+/// The `tokenizer-plugin` world: the optional `tokenizer` export alone, bound by name in a
+/// component that exports it beside an `adapter` of either contract version.
+pub(crate) mod tokenizer {
     wasmtime::component::bindgen!({
         path: "../wit/v0.1",
-        world: "llm-loadtest:plugin/tokenizing-adapter-plugin@0.1.0",
+        world: "llm-loadtest:plugin/tokenizer-plugin@0.1.0",
         with: {
             "llm-loadtest:plugin/host": super::adapter::llm_loadtest::plugin::host,
             "llm-loadtest:plugin/types": super::adapter::llm_loadtest::plugin::types,

@@ -24,7 +24,7 @@ pub enum PluginError {
     NotAComponent { plugin: String, reason: String },
     /// The component targets a version of the contract this host lacks.
     #[error(
-        "{plugin} targets the plugin contract llm-loadtest:plugin@{found}; this host supports @{supported}"
+        "{plugin} targets the plugin contract llm-loadtest:plugin@{found}; this host supports {supported}"
     )]
     WrongWitVersion {
         plugin: String,
@@ -114,7 +114,11 @@ impl PluginError {
     /// returned an error), `plugin` for everything else.
     pub fn class(&self) -> &'static str {
         match self {
-            PluginError::Guest { call, .. } if *call == "feed" || *call == "finish" => "parse",
+            PluginError::Guest { call, .. }
+                if matches!(*call, "feed" | "feed-batch" | "finish") =>
+            {
+                "parse"
+            }
             _ => "plugin",
         }
     }

@@ -6,7 +6,9 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use super::error::PluginError;
-use super::sandbox::{ImportVerdict, WIT_PACKAGE, WIT_VERSION, check_import};
+use super::sandbox::{
+    BASE_VERSION, ImportVerdict, WIT_PACKAGE, WIT_VERSIONS, WIT_VERSIONS_TEXT, check_import,
+};
 
 /// The kinds of plugin this host loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,20 +31,40 @@ impl PluginKind {
         }
     }
 
-    /// The interface a plugin of this kind exports, with its version.
-    pub(crate) fn export_name(self) -> String {
-        let iface = match self {
+    /// The interface a plugin of this kind exports.
+    fn interface(self) -> &'static str {
+        match self {
             PluginKind::Adapter => "adapter",
             PluginKind::Slo => "slo-policy",
             PluginKind::Recommend => "recommend-policy",
-        };
-        format!("{WIT_PACKAGE}/{iface}@{WIT_VERSION}")
+        }
     }
+}
+
+/// Each interface a plugin may export, with the contract versions that define it. 0.2 defined
+/// only a new `adapter` (with `feed-batch`); every other interface is 0.1's in both.
+const EXPORTS: &[(&str, &[&str])] = &[
+    ("adapter", &["0.1.0", "0.2.0"]),
+    ("tokenizer", &[BASE_VERSION]),
+    ("slo-policy", &[BASE_VERSION]),
+    ("recommend-policy", &[BASE_VERSION]),
+];
+
+/// The interface and version of `name` when it is one of ours that a plugin may export.
+fn own_export(name: &str) -> Option<(&'static str, &'static str)> {
+    let (iface, version) = name
+        .strip_prefix(WIT_PACKAGE)?
+        .strip_prefix('/')?
+        .split_once('@')?;
+    EXPORTS.iter().find_map(|&(i, versions)| {
+        let v = versions.iter().find(|&&v| v == version)?;
+        (i == iface).then_some((i, *v))
+    })
 }
 
 /// The optional interface a tokenizing adapter exports beside `adapter`, with its version.
 pub(crate) fn tokenizer_export_name() -> String {
-    format!("{WIT_PACKAGE}/tokenizer@{WIT_VERSION}")
+    format!("{WIT_PACKAGE}/tokenizer@{BASE_VERSION}")
 }
 
 /// What a component imports and exports, by name.
@@ -99,7 +121,25 @@ fn own_version(name: &str) -> Option<&str> {
 pub(crate) fn detect_kind(facts: &ComponentFacts) -> Option<PluginKind> {
     [PluginKind::Adapter, PluginKind::Slo, PluginKind::Recommend]
         .into_iter()
-        .find(|k| facts.exports.contains(&k.export_name()))
+        .find(|k| {
+            facts
+                .exports
+                .iter()
+                .any(|e| own_export(e).is_some_and(|(i, _)| i == k.interface()))
+        })
+}
+
+impl ComponentFacts {
+    /// The contract version the component was built for: the newest version among its own
+    /// exports (a 0.2 adapter exports `adapter@0.2.0` beside 0.1's `tokenizer`).
+    pub(crate) fn contract_version(&self) -> &'static str {
+        self.exports
+            .iter()
+            .filter_map(|e| own_export(e))
+            .map(|(_, v)| v)
+            .max_by_key(|v| WIT_VERSIONS.iter().position(|w| w == v))
+            .unwrap_or(BASE_VERSION)
+    }
 }
 
 /// Check a component against the contract; `want` is the kind asked for,
@@ -112,7 +152,7 @@ pub(crate) fn check_contract(
     // A version mismatch explains every later failure, so it goes first.
     for name in facts.exports.iter().chain(facts.imports.iter()) {
         if let Some(v) = own_version(name)
-            && v != WIT_VERSION
+            && !WIT_VERSIONS.contains(&v)
         {
             return Err(PluginError::WrongWitVersion {
                 plugin: plugin.to_owned(),
@@ -121,7 +161,7 @@ pub(crate) fn check_contract(
                 } else {
                     v.to_owned()
                 },
-                supported: WIT_VERSION,
+                supported: WIT_VERSIONS_TEXT,
             });
         }
     }
@@ -133,7 +173,7 @@ pub(crate) fn check_contract(
                 plugin: plugin.to_owned(),
                 expected: match want {
                     Some(PluginKind::Adapter) => {
-                        "the adapter interface (llm-loadtest:plugin/adapter@0.1.0)"
+                        "the adapter interface (llm-loadtest:plugin/adapter@0.1.0 or @0.2.0)"
                     }
                     Some(PluginKind::Slo) => {
                         "the slo-policy interface (llm-loadtest:plugin/slo-policy@0.1.0)"
@@ -142,8 +182,8 @@ pub(crate) fn check_contract(
                         "the recommend-policy interface (llm-loadtest:plugin/recommend-policy@0.1.0)"
                     }
                     None => {
-                        "a plugin interface (llm-loadtest:plugin/adapter, slo-policy or \
-                         recommend-policy @0.1.0)"
+                        "a plugin interface (llm-loadtest:plugin/adapter @0.1.0 or @0.2.0, \
+                         slo-policy or recommend-policy @0.1.0)"
                     }
                 },
                 exports: if facts.exports.is_empty() {
@@ -161,7 +201,7 @@ pub(crate) fn check_contract(
                 return Err(PluginError::WrongWitVersion {
                     plugin: plugin.to_owned(),
                     found,
-                    supported: WIT_VERSION,
+                    supported: WIT_VERSIONS_TEXT,
                 });
             }
             ImportVerdict::Forbidden => {
@@ -222,12 +262,32 @@ mod tests {
             PluginKind::Recommend
         );
 
+        let v2 = facts(
+            &[host],
+            &[
+                "llm-loadtest:plugin/adapter@0.2.0",
+                "llm-loadtest:plugin/tokenizer@0.1.0",
+            ],
+        );
+        assert_eq!(check_contract("p", &v2, None).unwrap(), PluginKind::Adapter);
+        assert_eq!(v2.contract_version(), "0.2.0");
+        assert_eq!(ok.contract_version(), "0.1.0");
+        // 0.2 defined no new slo-policy: such an export is no plugin this host knows.
+        let slo_v2 = facts(&[host], &["llm-loadtest:plugin/slo-policy@0.2.0"]);
+        let err = check_contract("p", &slo_v2, None).unwrap_err();
+        assert!(matches!(err, PluginError::WrongKind { .. }), "{err}");
+
         let newer = facts(
-            &["llm-loadtest:plugin/host@0.2.0"],
-            &["llm-loadtest:plugin/adapter@0.2.0"],
+            &["llm-loadtest:plugin/host@0.3.0"],
+            &["llm-loadtest:plugin/adapter@0.3.0"],
         );
         match check_contract("p", &newer, Some(PluginKind::Adapter)).unwrap_err() {
-            PluginError::WrongWitVersion { found, .. } => assert_eq!(found, "0.2.0"),
+            PluginError::WrongWitVersion {
+                found, supported, ..
+            } => {
+                assert_eq!(found, "0.3.0");
+                assert_eq!(supported, "@0.1.0 and @0.2.0");
+            }
             other => panic!("unexpected {other}"),
         }
 

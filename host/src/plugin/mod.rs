@@ -33,8 +33,8 @@ mod types;
 mod wasi_nonblocking;
 
 pub use adapter::{
-    Adapter, MAX_EVENTS_PER_CALL, MAX_REQUEST_BODY, MAX_REQUEST_HEADERS, MAX_TEXT_PER_CALL,
-    MAX_TOKENIZE_STEPS, StreamParser,
+    Adapter, Batch, Fed, MAX_EVENTS_PER_CALL, MAX_REQUEST_BODY, MAX_REQUEST_HEADERS,
+    MAX_TEXT_PER_CALL, MAX_TOKENIZE_STEPS, StreamParser,
 };
 pub use disk_cache::CacheStats;
 pub use embedded::{EmbeddedPlugin, embedded_plugins};
@@ -50,8 +50,8 @@ pub use types::{
     TokenizeQuery, TokenizeStep, Usage, Verdict,
 };
 
-/// The WIT package version this host implements.
-pub const WIT_VERSION: &str = sandbox::WIT_VERSION;
+/// The contract versions this host loads, oldest first.
+pub const WIT_VERSIONS: &[&str] = sandbox::WIT_VERSIONS;
 
 /// Which plugin a result came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub struct PluginIdentity {
     /// The name the plugin gives itself (`info().name`).
     pub name: String,
     pub version: String,
-    /// The contract version it targets (`0.1.0`).
+    /// The contract version it targets (`0.1.0` or `0.2.0`).
     pub wit_version: String,
     /// sha256 of the component's bytes, hex.
     pub sha256: String,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use wasmtime::component::ResourceAny;
 use wasmtime::{Engine, Store, Trap};
 
-use super::bindings::{adapter, recommend, slo, tokenizing};
+use super::bindings::{recommend, slo, tokenizer};
 use super::epoch::EpochTicker;
 use super::error::PluginError;
 use super::sandbox::StoreData;
@@ -25,17 +25,10 @@ pub(crate) trait World: Send + Sync + 'static {
     fn instantiate(&self, store: &mut Store<StoreData>) -> wasmtime::Result<Self::Bindings>;
 }
 
-impl World for adapter::AdapterPluginPre<StoreData> {
-    type Bindings = adapter::AdapterPlugin;
+impl World for tokenizer::TokenizerPluginPre<StoreData> {
+    type Bindings = tokenizer::TokenizerPlugin;
     fn instantiate(&self, store: &mut Store<StoreData>) -> wasmtime::Result<Self::Bindings> {
-        adapter::AdapterPluginPre::instantiate(self, store)
-    }
-}
-
-impl World for tokenizing::TokenizingAdapterPluginPre<StoreData> {
-    type Bindings = tokenizing::TokenizingAdapterPlugin;
-    fn instantiate(&self, store: &mut Store<StoreData>) -> wasmtime::Result<Self::Bindings> {
-        tokenizing::TokenizingAdapterPluginPre::instantiate(self, store)
+        tokenizer::TokenizerPluginPre::instantiate(self, store)
     }
 }
 

@@ -11,10 +11,10 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
 use super::PluginIdentity;
-use super::adapter::Adapter;
+use super::adapter::{Adapter, AdapterPre};
 use super::bindings::{
-    adapter::AdapterPluginPre, recommend::RecommendPluginPre, slo::SloPluginPre,
-    tokenizing::TokenizingAdapterPluginPre,
+    adapter::AdapterPluginPre, adapter_v2, recommend::RecommendPluginPre, slo::SloPluginPre,
+    tokenizer::TokenizerPluginPre,
 };
 use super::disk_cache::{CacheStats, Counters, DiskCache};
 use super::embedded;
@@ -23,7 +23,7 @@ use super::error::PluginError;
 use super::inspect::{self, ComponentFacts, PluginKind};
 use super::pool::{Pool, PoolConfig, World};
 use super::recommend::RecommendPolicy;
-use super::sandbox::{self, StoreData, WIT_VERSION};
+use super::sandbox::{self, StoreData};
 use super::slo::SloPolicy;
 
 /// How the runtime runs plugins.
@@ -324,13 +324,18 @@ impl Runtime {
     fn make_adapter(&self, p: Prepared) -> Result<Adapter, PluginError> {
         // Tokenize calls come before a run, never on its hot path: two instances suffice.
         let tokenizer = if p.facts.exports.contains(&inspect::tokenizer_export_name()) {
-            let pre = TokenizingAdapterPluginPre::new(p.pre.clone())
-                .map_err(|e| instantiate_err(&p.label, e))?;
+            let pre =
+                TokenizerPluginPre::new(p.pre.clone()).map_err(|e| instantiate_err(&p.label, e))?;
             Some(self.pool(p.label.clone(), pre, 2))
         } else {
             None
         };
-        let pre = AdapterPluginPre::new(p.pre).map_err(|e| instantiate_err(&p.label, e))?;
+        let pre = if p.identity.wit_version == "0.1.0" {
+            AdapterPluginPre::new(p.pre).map(AdapterPre::V1)
+        } else {
+            adapter_v2::AdapterPluginPre::new(p.pre).map(AdapterPre::V2)
+        }
+        .map_err(|e| instantiate_err(&p.label, e))?;
         let pool = self.pool(p.label, pre, self.cfg.pool_size);
         Adapter::new(pool, tokenizer, p.identity, p.facts)
     }
@@ -391,7 +396,7 @@ impl Runtime {
             identity: PluginIdentity {
                 name: label.clone(),
                 version: String::new(),
-                wit_version: WIT_VERSION.to_owned(),
+                wit_version: facts.contract_version().to_owned(),
                 sha256,
                 source: source.describe(),
             },

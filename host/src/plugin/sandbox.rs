@@ -20,8 +20,13 @@ use super::bindings::adapter::llm_loadtest::plugin::host;
 use super::guest_output::GuestOutput;
 use super::wasi_nonblocking::{NoTimers, NoTimersData, NonBlockingIo, NonBlockingIoData};
 
-/// The WIT package version this host speaks.
-pub(crate) const WIT_VERSION: &str = "0.1.0";
+/// The version of the interfaces every contract version shares (`types`, `host`, `tokenizer`,
+/// the policies): 0.2 changed only the adapter and uses the rest from 0.1.
+pub(crate) const BASE_VERSION: &str = "0.1.0";
+/// The contract versions this host loads, oldest first.
+pub(crate) const WIT_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
+/// [`WIT_VERSIONS`] as a refusal names them.
+pub(crate) const WIT_VERSIONS_TEXT: &str = "@0.1.0 and @0.2.0";
 /// The package every plugin interface lives in.
 pub(crate) const WIT_PACKAGE: &str = "llm-loadtest:plugin";
 
@@ -71,8 +76,8 @@ pub(crate) fn check_import(name: &str) -> ImportVerdict {
         .and_then(|rest| rest.strip_prefix('/'))
     {
         return match version {
-            Some(WIT_VERSION) if OWN_IMPORTS.contains(&iface) => ImportVerdict::Granted,
-            Some(v) if v != WIT_VERSION => ImportVerdict::OtherWitVersion(v.to_owned()),
+            Some(BASE_VERSION) if OWN_IMPORTS.contains(&iface) => ImportVerdict::Granted,
+            Some(v) if !WIT_VERSIONS.contains(&v) => ImportVerdict::OtherWitVersion(v.to_owned()),
             _ => ImportVerdict::Forbidden,
         };
     }
@@ -266,10 +271,16 @@ mod tests {
         assert!(!granted("wasi:http/outgoing-handler@0.2.0"));
         assert!(!granted("wasi:cli/stdout@0.3.0"));
         assert!(!granted("llm-loadtest:plugin/adapter@0.1.0"));
+        // 0.2 has no `host` of its own: a component asking for one is refused, not linked.
+        assert!(!granted("llm-loadtest:plugin/host@0.2.0"));
         assert!(!granted("wasi:cli/stdout"));
         assert!(matches!(
             check_import("llm-loadtest:plugin/host@0.2.0"),
-            ImportVerdict::OtherWitVersion(v) if v == "0.2.0"
+            ImportVerdict::Forbidden
+        ));
+        assert!(matches!(
+            check_import("llm-loadtest:plugin/host@0.3.0"),
+            ImportVerdict::OtherWitVersion(v) if v == "0.3.0"
         ));
     }
 }

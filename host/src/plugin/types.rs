@@ -5,7 +5,7 @@ pub use llm_loadtest_sdk::framing::Framing;
 
 use super::bindings::adapter::llm_loadtest::plugin::types as wit;
 use super::bindings::slo::exports::llm_loadtest::plugin::slo_policy as wit_slo;
-use super::bindings::tokenizing::exports::llm_loadtest::plugin::tokenizer as wit_tok;
+use super::bindings::tokenizer::exports::llm_loadtest::plugin::tokenizer as wit_tok;
 
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -73,17 +73,28 @@ impl StreamParser for OpenAiParser {
     fn feed(&mut self, message: &[u8]) -> Result<Vec<Event>, String> {
         parse_message(message)
     }
+
+    fn feed_into(&mut self, message: &[u8], events: &mut Vec<Event>) -> Result<(), String> {
+        parse_into(message, events)
+    }
 }
 
 /// The events in one chunk or whole body.
 pub fn parse_message(message: &[u8]) -> Result<Vec<Event>, String> {
+    let mut events = Vec::new();
+    parse_into(message, &mut events)?;
+    Ok(events)
+}
+
+/// The events in one chunk or whole body, appended to `events` (left as they were on an
+/// error: nothing is pushed before the message has parsed).
+fn parse_into(message: &[u8], events: &mut Vec<Event>) -> Result<(), String> {
     let chunk: Chunk<'_> = serde_json::from_slice(message).map_err(|e| {
         format!(
             "not an OpenAI response chunk: {e} (message: {})",
             excerpt(message)
         )
     })?;
-    let mut events = Vec::new();
     if let Some(error) = &chunk.error {
         events.push(Event::Error(error_text(error)));
     }
@@ -97,10 +108,10 @@ pub fn parse_message(message: &[u8]) -> Result<Vec<Event>, String> {
                 .reasoning
                 .as_ref()
                 .or(parts.reasoning_content.as_ref());
-            push_text(&mut events, reasoning, Event::Reasoning);
-            push_text(&mut events, parts.content.as_ref(), Event::Token);
+            push_text(events, reasoning, Event::Reasoning);
+            push_text(events, parts.content.as_ref(), Event::Token);
         }
-        push_text(&mut events, choice.text.as_ref(), Event::Token);
+        push_text(events, choice.text.as_ref(), Event::Token);
         if events.len() == before {
             // A choice with no text: a byte-level token that completes no character yet, a
             // role-only first chat chunk, a finish-only chunk. The contract's mark for it is
@@ -121,7 +132,7 @@ pub fn parse_message(message: &[u8]) -> Result<Vec<Event>, String> {
             cached_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
         }));
     }
-    Ok(events)
+    Ok(())
 }
 
 /// Text events only for text: a chunk whose choice has none gets the one empty
