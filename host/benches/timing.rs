@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use llm_loadtest::dataset::DatasetSpec;
-use llm_loadtest::engine::{Bound, LevelPlan, Load, ProgressEvent, Warmup};
+use llm_loadtest::engine::ProgressEvent;
 use llm_loadtest::metrics::stats::percentile_sorted;
+use llm_loadtest::plan::{Bound, LevelPlan, Load, Warmup};
 use llm_loadtest::plugin::{Runtime, RuntimeConfig};
 use llm_loadtest::runner::{self, RunSpec};
 use tokio::sync::broadcast;

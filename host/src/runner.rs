@@ -9,10 +9,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dataset::{self, DatasetSpec, Endpoint};
 use crate::engine::{
-    self, LevelPlan, LevelRun, PreparedRequest, ProgressEvent, RecordSink, RunContext, Target,
+    self, LevelRun, PreparedRequest, ProgressEvent, RecordSink, RunContext, Target,
 };
 use crate::metrics::histogram::LevelHistograms;
 use crate::metrics::{Judged, LevelSummary, Objective, RequestRecord};
+use crate::plan::{LevelPlan, Shard, StartSchedule};
 use crate::plugin::{self, GenerationRequest, Prompt, Runtime};
 use crate::request_shape;
 use crate::result::{LevelResult, PluginRef, RunResult, RunSettings, SCHEMA_VERSION, ToolInfo};
@@ -66,6 +67,10 @@ pub struct RunSpec {
     /// Time response bytes by the kernel's receive timestamps where the platform gives them
     /// (see [`engine::h1::socket`]); off: the clock read after each read.
     pub kernel_timestamps: bool,
+    /// Which share of each level this process runs (`run --shard`).
+    pub shard: Shard,
+    /// When each level starts on the wall clock (`--start-at`, `--level-interval`).
+    pub start: Option<StartSchedule>,
 }
 
 impl RunSpec {
@@ -79,9 +84,9 @@ impl RunSpec {
             adapter: adapter.into(),
             endpoint: Endpoint::Completions,
             levels: vec![LevelPlan {
-                load: engine::Load::Concurrency { concurrency: 1 },
-                bound: engine::Bound::Requests(100),
-                warmup: engine::Warmup::None,
+                load: crate::plan::Load::Concurrency { concurrency: 1 },
+                bound: crate::plan::Bound::Requests(100),
+                warmup: crate::plan::Warmup::None,
                 seed: 0,
             }],
             dataset: DatasetSpec::Synthetic {
@@ -114,6 +119,8 @@ impl RunSpec {
             preflight: false,
             tls: engine::tls::TlsOptions::default(),
             kernel_timestamps: true,
+            shard: Shard::WHOLE,
+            start: None,
         }
     }
 
@@ -179,6 +186,15 @@ impl RunSpec {
                 .starts_with("https://")
                 .then(|| self.tls.describe()),
             arrival_times: None,
+            shard: self
+                .shard
+                .is_sharded()
+                .then(|| crate::result::ShardSettings {
+                    index: self.shard.index,
+                    count: self.shard.count,
+                    start_at: self.start.map(|s| crate::result::rfc3339_micros(s.at)),
+                    level_interval_s: self.start.and_then(|s| s.interval).map(|d| d.as_secs_f64()),
+                }),
             slo: self
                 .slo
                 .as_ref()
@@ -231,12 +247,12 @@ fn prompts_needed(levels: &[LevelPlan]) -> usize {
         .iter()
         .map(|p| {
             let warm = match p.warmup {
-                engine::Warmup::Requests(n) => n as usize,
+                crate::plan::Warmup::Requests(n) => n as usize,
                 _ => 0,
             };
             match p.bound {
-                engine::Bound::Requests(n) => n as usize + warm,
-                engine::Bound::Seconds(_) => PROMPTS_FOR_TIMED_LEVELS,
+                crate::plan::Bound::Requests(n) => n as usize + warm,
+                crate::plan::Bound::Seconds(_) => PROMPTS_FOR_TIMED_LEVELS,
             }
         })
         .max()
@@ -389,6 +405,8 @@ pub async fn execute_with_sink(
         record_sink: sink,
         served_model: std::sync::OnceLock::new(),
         ramp: spec.ramp,
+        shard: spec.shard,
+        start: spec.start,
     });
     if spec.preflight {
         let text = engine::preflight::PROMPT.to_owned();
@@ -428,6 +446,7 @@ pub async fn execute_with_sink(
             interrupted,
             wall_s,
             started: _,
+            started_wall,
             client,
         } = run;
         let records = settle_tokens(records, tokenizer.clone()).await;
@@ -450,6 +469,7 @@ pub async fn execute_with_sink(
             warmup: plan.warmup,
             interrupted,
             wall_s,
+            started_at: Some(crate::result::rfc3339_micros(started_wall)),
             summary,
             histograms: hist.serialize(),
             requests: spec.save_requests.then(|| records.clone()),
@@ -483,6 +503,7 @@ pub async fn execute_with_sink(
         recommendation: None,
         gpu: readings.gpu,
         server_metrics: readings.server,
+        merge: None,
     };
     Ok(RunOutput {
         result,

@@ -11,6 +11,8 @@ mod conformance;
 mod fuzz;
 mod fuzz_input;
 mod gpu_cli;
+mod k8s_cli;
+mod merge_cli;
 mod plugin_cache;
 mod plugin_cli;
 mod plugin_collateral;

@@ -71,7 +71,7 @@ async fn a_server_closing_idle_connections_loses_no_request() {
     cfg.keep_alive_idle = Some(std::time::Duration::from_millis(5));
     let server = sim(cfg).await;
     let mut sp = spec(&server, 2, 40, 4);
-    sp.levels[0].load = llm_loadtest::engine::Load::Rate {
+    sp.levels[0].load = llm_loadtest::plan::Load::Rate {
         rate: 50.0,
         burstiness: 1.0,
         max_concurrency: Some(2),

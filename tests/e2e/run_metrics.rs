@@ -1,7 +1,8 @@
 //! `run` against the simulator's exact clock: the arithmetic of every
 //! metric, warm-up, goodput and attainment.
-use llm_loadtest::engine::{Bound, LevelPlan, Load, Warmup, arrival_offsets};
+use llm_loadtest::engine::arrival_offsets;
 use llm_loadtest::metrics::{Distribution, ErrorClass, parse_objectives};
+use llm_loadtest::plan::{Bound, LevelPlan, Load, Warmup};
 
 use crate::support::{fixed, run, sim, spec};
 

@@ -4,7 +4,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use llm_loadtest::dataset::DatasetSpec;
-use llm_loadtest::engine::{Bound, LevelPlan, Load, Warmup};
+use llm_loadtest::plan::{Bound, LevelPlan, Load, Warmup};
 use llm_loadtest::plugin::{Runtime, RuntimeConfig};
 use llm_loadtest::runner::{self, RunOutput, RunSpec};
 use llm_loadtest::tokenize::{TokenizerChoice, TokenizerKind};

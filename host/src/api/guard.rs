@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::cli::run::RunArgs;
-use crate::engine::Load;
+use crate::plan::Load;
 use crate::runner::RunSpec;
 
 /// One `--allow-target` pattern: `host`, `*.domain`, `*`, each with an optional `:port`.

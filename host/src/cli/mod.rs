@@ -11,6 +11,8 @@ pub mod gpu;
 pub mod history;
 pub mod import;
 pub mod info;
+pub mod k8s;
+pub mod merge;
 pub mod plugin;
 pub mod recommend;
 pub mod recommend_remote;
@@ -65,8 +67,12 @@ pub enum Command {
     Delete(delete::DeleteArgs),
     /// Save result files (ours, or vLLM bench serve JSON) in the store.
     Import(import::ImportArgs),
+    /// One run from a sharded run's shard results (`run --shard I/N`).
+    Merge(merge::MergeArgs),
     /// Serve the HTTP API a team shares: runs submitted and followed live, one history.
     Serve(Box<serve::ServeArgs>),
+    /// Kubernetes manifests for more load than one machine sends (`k8s job`).
+    K8s(k8s::K8sArgs),
 }
 
 /// Parse the command line and run the chosen subcommand.
@@ -93,7 +99,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(args),
         Command::Delete(args) => delete::run(args),
         Command::Import(args) => import::run(args),
+        Command::Merge(args) => merge::run(args),
         Command::Serve(args) => serve::run(*args),
+        Command::K8s(args) => k8s::run(args),
     }
 }
 

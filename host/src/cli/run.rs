@@ -10,8 +10,8 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::dataset::{DatasetSpec, Endpoint};
-use crate::engine::{Bound, LevelPlan, Load, Warmup};
 use crate::metrics::{check_measurable, parse_objectives};
+use crate::plan::{Bound, LevelPlan, Load, Shard, StartSchedule, Warmup};
 use crate::plugin::{Runtime, RuntimeConfig};
 use crate::runner::{self, RunSpec};
 use crate::telemetry::beside::{GpuPlan, Plan};
@@ -214,6 +214,27 @@ pub struct RunArgs {
     #[arg(long, env = "LLM_LOADTEST_REMOTE", value_name = "URL")]
     #[serde(skip)]
     pub remote: Option<String>,
+    /// Run shard I of N (`2/8`, counted from 1): this process sends its share of every level —
+    /// clients, arrivals and prompts dealt round-robin by request index — and `merge` joins the
+    /// shards' results into one run.
+    #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+    #[serde(skip)]
+    pub shard: Option<String>,
+    /// Run one of N shards, its index (from 0) read from JOB_COMPLETION_INDEX, as a Kubernetes
+    /// Indexed Job sets it (see `k8s job`).
+    #[arg(long, value_name = "N")]
+    #[serde(skip)]
+    pub shards: Option<u32>,
+    /// Start the first level at this wall-clock instant (RFC 3339, e.g. 2026-12-05T10:00:00Z), so
+    /// that shards on other machines start together.
+    #[arg(long, value_name = "RFC3339")]
+    #[serde(skip)]
+    pub start_at: Option<String>,
+    /// With --start-at and several levels: level k starts at start-at + k × this (e.g. 90s), so
+    /// the shards start every level together. It must outlast each level.
+    #[arg(long, value_name = "DURATION", requires = "start_at")]
+    #[serde(skip)]
+    pub level_interval: Option<String>,
 }
 
 /// A usage problem: the message is shown and the exit code is 2.
@@ -256,6 +277,10 @@ impl RunArgs {
         out.config = self.config;
         out.api_key = self.api_key;
         out.remote = self.remote;
+        out.shard = self.shard;
+        out.shards = self.shards;
+        out.start_at = self.start_at;
+        out.level_interval = self.level_interval;
         Ok(out)
     }
 
@@ -283,9 +308,15 @@ impl RunArgs {
             ),
             Some(w) => Warmup::Seconds(dur("warmup", w)?.as_secs_f64()),
         };
+        let shard = self.shard_of(std::env::var("JOB_COMPLETION_INDEX").ok().as_deref())?;
         // Without --seed every run draws its own (recorded in the result), so two runs of one
         // command send different prompts and neither is served from the other's prompt cache.
-        let seed = self.seed.unwrap_or_else(rand::random);
+        // Shards must send one workload between them: they share a seed.
+        let seed = match self.seed {
+            Some(seed) => seed,
+            None if shard.is_sharded() => self.shared_seed()?,
+            None => rand::random(),
+        };
         let burstiness = self.burstiness.unwrap_or(1.0);
         if !(burstiness.is_finite() && burstiness > 0.0) {
             return Err(usage("--burstiness must be a positive number"));
@@ -459,6 +490,16 @@ impl RunArgs {
             )),
             Some(url) => Some((url.to_owned(), telemetry_interval)),
         };
+        let start = self.start_schedule(levels.len())?;
+        if shard.is_sharded()
+            && let Some(m) = self.max_concurrency
+            && u64::from(m) < u64::from(shard.count)
+        {
+            return Err(usage(format!(
+                "--max-concurrency {m} cannot be split over {} shards: give each at least 1",
+                shard.count
+            )));
+        }
         Ok(RunSpec {
             server,
             model: self.model.clone(),
@@ -486,6 +527,8 @@ impl RunArgs {
             allow_unsupported: self.allow_unsupported,
             probe_server_version: true,
             ramp: Duration::ZERO,
+            shard,
+            start,
             preflight: !self.no_preflight,
             kernel_timestamps: !self.clock_timestamps,
             tls: crate::engine::tls::TlsOptions {
@@ -497,6 +540,75 @@ impl RunArgs {
                 server_metrics,
             },
         })
+    }
+}
+
+impl RunArgs {
+    /// Which shard this process is: `--shard I/N`, or `--shards N` with the index from
+    /// `job_index` (JOB_COMPLETION_INDEX), or the whole run.
+    fn shard_of(&self, job_index: Option<&str>) -> Result<Shard, UsageError> {
+        match (&self.shard, self.shards) {
+            (Some(spec), _) => Shard::parse(spec).map_err(|e| usage(format!("--shard: {e}"))),
+            (None, Some(count)) => {
+                let Some(index) = job_index else {
+                    return Err(usage(
+                        "--shards needs JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job); \
+                         elsewhere, pass --shard I/N",
+                    ));
+                };
+                Shard::from_job_index(index, count).map_err(|e| usage(format!("--shards: {e}")))
+            }
+            (None, None) => Ok(Shard::WHOLE),
+        }
+    }
+
+    /// The seed shards without `--seed` share: drawn from their shared start instant, so every
+    /// shard of one launch sends the same prompts and the next launch others.
+    fn shared_seed(&self) -> Result<u64, UsageError> {
+        let at = self
+            .start_at
+            .as_deref()
+            .and_then(|s| humantime::parse_rfc3339_weak(s.trim()).ok());
+        let Some(at) = at else {
+            return Err(usage(
+                "a sharded run needs --seed (or --start-at, from which every shard draws the same \
+                 seed): shards must send one workload between them",
+            ));
+        };
+        let nanos = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Ok(nanos as u64)
+    }
+
+    /// `--start-at` and `--level-interval` as a schedule for `levels` levels.
+    fn start_schedule(&self, levels: usize) -> Result<Option<StartSchedule>, UsageError> {
+        let Some(at) = &self.start_at else {
+            return Ok(None);
+        };
+        let at = humantime::parse_rfc3339_weak(at.trim()).map_err(|e| {
+            usage(format!(
+                "--start-at `{at}` is not an RFC 3339 instant ({e}); e.g. 2026-12-05T10:00:00Z"
+            ))
+        })?;
+        let interval = match &self.level_interval {
+            Some(d) => {
+                let d = crate::duration::parse(d)
+                    .map_err(|e| usage(format!("--level-interval: {e}")))?;
+                if d.is_zero() {
+                    return Err(usage("--level-interval must be above zero"));
+                }
+                Some(d)
+            }
+            None if levels > 1 => {
+                return Err(usage(format!(
+                    "--start-at with {levels} levels needs --level-interval, so that every shard \
+                     starts every level at the same instant"
+                )));
+            }
+            None => None,
+        };
+        Ok(Some(StartSchedule { at, interval }))
     }
 }
 
@@ -523,6 +635,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Ok(usage_exit(&e)),
     };
     if let Some(remote) = crate::remote::chosen(args.remote.as_deref())? {
+        if args.shard.is_some() || args.shards.is_some() || args.start_at.is_some() {
+            // A `serve` instance would send the whole load from its one machine.
+            return Ok(usage_exit(&usage(
+                "--shard, --shards and --start-at run here: a shard sends its share from this \
+                 machine; write its result with --output and `import --remote` it to the server",
+            )));
+        }
         return super::run_remote::run(args, remote);
     }
     let spec = match args.to_spec() {

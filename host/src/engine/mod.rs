@@ -19,9 +19,10 @@ use tokio_util::sync::CancellationToken;
 pub use client::{ClientError, HyperClient, Target, new_client};
 pub use connection::{ConnectionPool, SendError};
 pub use progress::{Live, ProgressEvent, Snapshot};
-pub use schedule::{Bound, LevelPlan, LevelRun, Load, Warmup, arrival_offsets};
+pub use schedule::{LevelRun, arrival_offsets};
 
 use crate::metrics::RequestRecord;
+use crate::plan::{Bound, LevelPlan, Shard, StartSchedule, Warmup};
 use crate::plugin::{Adapter, GenerationRequest};
 
 /// How often a progress tick is published.
@@ -53,6 +54,10 @@ pub struct RunContext {
     /// Closed-loop clients start spread over this time (client i of N at i·ramp/N), so that
     /// they do not send, and then finish, in lockstep. Zero starts them together.
     pub ramp: Duration,
+    /// Which share of each level this process runs.
+    pub shard: Shard,
+    /// When each level starts on the wall clock; none: each as soon as the one before ends.
+    pub start: Option<StartSchedule>,
 }
 
 /// Records as they complete, tagged with their level's index, so a writer
@@ -90,6 +95,17 @@ impl RecordSink {
     }
 }
 
+/// Wait for a wall-clock instant (at once when it has passed); false when cancelled first.
+async fn wait_until(due: std::time::SystemTime, cancel: &CancellationToken) -> bool {
+    let Ok(left) = due.duration_since(std::time::SystemTime::now()) else {
+        return true;
+    };
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(left) => true,
+    }
+}
+
 /// Run the levels in turn. Stops early, keeping what was measured, when
 /// `cancel` fires.
 pub async fn run_levels(
@@ -107,6 +123,11 @@ pub async fn run_levels(
         if cancel.is_cancelled() {
             break;
         }
+        if let Some(start) = &run.start
+            && !wait_until(start.level(i), &cancel).await
+        {
+            break;
+        }
         if let Some(sink) = &run.record_sink {
             sink.set_level(i);
         }
@@ -115,8 +136,8 @@ pub async fn run_levels(
             index: i,
             of: plans.len(),
             planned: match (plan.bound, plan.warmup) {
-                (Bound::Requests(n), Warmup::Requests(w)) => Some(n + w),
-                (Bound::Requests(n), Warmup::None) => Some(n),
+                (Bound::Requests(n), Warmup::Requests(w)) => Some(run.shard.owned_in(0, n + w)),
+                (Bound::Requests(n), Warmup::None) => Some(run.shard.owned_in(0, n)),
                 _ => None,
             },
         });

@@ -6,73 +6,15 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution as _, Gamma};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+
+use crate::plan::{Bound, LevelPlan, Load, Warmup};
 
 use super::RunContext;
 use super::progress::Live;
 use super::request::{RequestContext, execute};
 use crate::metrics::RequestRecord;
-
-/// The offered load of one level.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Load {
-    /// Closed loop: this many clients, each sending its next request when
-    /// the previous one ends.
-    Concurrency { concurrency: u32 },
-    /// Open loop: requests arrive on a schedule of gamma-distributed gaps.
-    Rate {
-        /// Requests per second; infinite sends everything at once.
-        rate: f64,
-        /// Gamma shape: 1 is Poisson, below 1 burstier, above 1 smoother.
-        burstiness: f64,
-        /// At most this many in flight; a held-back request's wait is its queue time.
-        max_concurrency: Option<u32>,
-    },
-}
-
-impl Load {
-    /// A short label (`c=8`, `rate=2.5`).
-    pub fn label(&self) -> String {
-        match self {
-            Load::Concurrency { concurrency } => format!("c={concurrency}"),
-            Load::Rate { rate, .. } if rate.is_infinite() => "rate=inf".to_string(),
-            Load::Rate { rate, .. } => format!("rate={rate}"),
-        }
-    }
-}
-
-/// When a level stops issuing requests.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Bound {
-    /// This many measured requests.
-    Requests(u64),
-    /// Issue measured requests for this long (seconds).
-    Seconds(f64),
-}
-
-/// Requests at the start of each level that are excluded from statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Warmup {
-    None,
-    Requests(u64),
-    Seconds(f64),
-}
-
-/// One level to run.
-#[derive(Debug, Clone, Copy)]
-pub struct LevelPlan {
-    pub load: Load,
-    pub bound: Bound,
-    pub warmup: Warmup,
-    /// Seeds the arrival schedule.
-    pub seed: u64,
-}
 
 /// What a level produced.
 #[derive(Debug)]
@@ -83,6 +25,8 @@ pub struct LevelRun {
     pub wall_s: f64,
     /// When the level started, for matching it with samples taken on other clocks' threads.
     pub started: Instant,
+    /// When the level started on the wall clock (what shards on other machines agree on).
+    pub started_wall: std::time::SystemTime,
     /// How loaded the client itself was.
     pub client: Option<super::client_load::ClientLoad>,
 }
@@ -157,6 +101,7 @@ pub async fn run_level(
     cancel: CancellationToken,
 ) -> LevelRun {
     let level_start = Instant::now();
+    let started_wall = std::time::SystemTime::now();
     let watch = super::client_load::Watch::start();
     let reads_before = run.pool.read_counts();
     live.start_level(plan.load.label(), level_start);
@@ -187,6 +132,7 @@ pub async fn run_level(
         interrupted: cancel.is_cancelled(),
         wall_s: level_start.elapsed().as_secs_f64(),
         started: level_start,
+        started_wall,
         client: Some(watch.finish(stamped_since(&run, reads_before)).await),
     }
 }
@@ -250,11 +196,22 @@ async fn closed_loop(
     let next = Arc::new(AtomicU64::new(0));
     let measured = Arc::new(AtomicU64::new(0));
     let warm_s = warmup_seconds(plan.warmup);
+    let shard = run.shard;
+    // The measured requests that are this shard's: with warm-up by count, exactly its indices
+    // among the level's measured ones; with warm-up by time (whose count no one knows ahead),
+    // its share of the count.
+    let quota = match (plan.bound, plan.warmup) {
+        (Bound::Requests(n), Warmup::Seconds(_)) => shard.share(n),
+        (Bound::Requests(n), w) => shard.owned_in(warmup_requests(w), warmup_requests(w) + n),
+        (Bound::Seconds(_), _) => u64::MAX,
+    };
     let mut tasks = tokio::task::JoinSet::new();
-    for client in 0..concurrency {
+    for k in 0..shard.share(u64::from(concurrency)) {
         let (run, live, cancel) = (run.clone(), live.clone(), cancel.clone());
         let (next, measured) = (next.clone(), measured.clone());
-        let start_at = level_start + run.ramp.mul_f64(f64::from(client) / f64::from(concurrency));
+        // Each client starts where it would on one machine: its place among all the level's.
+        let client = shard.global(k) as f64;
+        let start_at = level_start + run.ramp.mul_f64(client / f64::from(concurrency));
         tasks.spawn(async move {
             let mut mine = Vec::new();
             tokio::select! {
@@ -269,12 +226,9 @@ async fn closed_loop(
                 {
                     break;
                 }
-                let index = next.fetch_add(1, Ordering::Relaxed);
+                let index = shard.global(next.fetch_add(1, Ordering::Relaxed));
                 let warmup = is_warmup(plan.warmup, index, elapsed);
-                if !warmup
-                    && let Bound::Requests(n) = plan.bound
-                    && measured.fetch_add(1, Ordering::Relaxed) >= n
-                {
+                if !warmup && measured.fetch_add(1, Ordering::Relaxed) >= quota {
                     break;
                 }
                 match one(&run, &live, index, now, warmup, level_start, &cancel).await {
@@ -319,9 +273,17 @@ async fn open_loop(
             v
         }
     };
-    let limit = max_concurrency.map(|m| Arc::new(Semaphore::new(m as usize)));
+    let shard = run.shard;
+    // The shard's part of the in-flight limit (the CLI refuses a limit below the shard count).
+    let limit = max_concurrency
+        .map(|m| Arc::new(Semaphore::new(shard.share(u64::from(m)).max(1) as usize)));
     let mut tasks = tokio::task::JoinSet::new();
+    // The whole level's schedule, of which this shard sends its arrivals: the union of the
+    // shards' is the single-machine schedule, arrival for arrival.
     for (i, off) in offsets.iter().enumerate() {
+        if !shard.owns(i as u64) {
+            continue;
+        }
         let intended = level_start + Duration::from_secs_f64(*off);
         tokio::select! {
             biased;

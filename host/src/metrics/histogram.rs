@@ -136,6 +136,28 @@ impl LevelHistograms {
     }
 }
 
+/// A histogram's summary in milliseconds (it holds microseconds), at its 0.1 % resolution: what
+/// a merge of shards without their records can report.
+pub fn distribution(h: &Histogram<u64>) -> crate::metrics::stats::Distribution {
+    if h.is_empty() {
+        return crate::metrics::stats::Distribution::default();
+    }
+    let ms = |us: f64| us / 1e3;
+    let at = |q: f64| ms(h.value_at_quantile(q / 100.0) as f64);
+    crate::metrics::stats::Distribution {
+        count: h.len(),
+        mean: ms(h.mean()),
+        std: ms(h.stdev()),
+        min: ms(h.min() as f64),
+        max: ms(h.max() as f64),
+        p50: at(50.0),
+        p90: at(90.0),
+        p95: at(95.0),
+        p99: at(99.0),
+        p99_9: at(99.9),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

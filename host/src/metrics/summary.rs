@@ -23,6 +23,20 @@ pub struct ErrorCount {
     pub collateral: u64,
 }
 
+impl ErrorCount {
+    /// Add another count of the same class (another shard's): counts add, and its first
+    /// messages join these up to the usual number.
+    pub fn absorb(&mut self, other: &ErrorCount) {
+        self.count += other.count;
+        self.collateral += other.collateral;
+        for m in &other.first_messages {
+            if self.first_messages.len() < ERROR_SAMPLES && !self.first_messages.contains(m) {
+                self.first_messages.push(m.clone());
+            }
+        }
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -89,6 +103,19 @@ pub struct ConnectionCounts {
 }
 
 impl ConnectionCounts {
+    /// Add another's counts (another shard's).
+    pub fn absorb(&mut self, o: &ConnectionCounts) {
+        self.opened += o.opened;
+        self.reused += o.reused;
+        self.retries += o.retries;
+        self.stale += o.stale;
+        self.connects_timed += o.connects_timed;
+        self.connect_us_total += o.connect_us_total;
+        self.tls_handshakes += o.tls_handshakes;
+        self.tls_handshake_us_total += o.tls_handshake_us_total;
+        self.tls_handshake_us_max = self.tls_handshake_us_max.max(o.tls_handshake_us_max);
+    }
+
     /// Mean TCP connect and TLS handshake, ms, where any was timed.
     pub fn mean_connect_ms(&self) -> Option<f64> {
         (self.connects_timed > 0)

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Bound, LevelPlan, Load, ProgressEvent, Warmup};
+use crate::engine::ProgressEvent;
 use crate::metrics::{Distribution, LevelSummary};
+use crate::plan::{Bound, LevelPlan, Load, Warmup};
 use crate::plugin::{
     Outcome, PluginError, PolicyStep, ProbeSummary, RecommendGoal, RecommendPolicy, Runtime,
 };

@@ -8,8 +8,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::probe::{self, Searched};
 use super::{Ask, Outcome, Recommendation};
-use crate::engine::{Load, ProgressEvent};
+use crate::engine::ProgressEvent;
 use crate::metrics::{LevelSummary, RequestRecord};
+use crate::plan::Load;
 use crate::plugin::{PluginError, RecommendGoal, Runtime};
 use crate::result::{LevelResult, RunResult};
 use crate::runner::RunSpec;

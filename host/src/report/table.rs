@@ -130,6 +130,45 @@ pub fn notes(result: &RunResult) -> Vec<String> {
             settings.unsupported.join(", ")
         ));
     }
+    if let Some(shard) = &settings.shard {
+        out.push(format!(
+            "shard {}/{}: these figures are this machine's share of each level; join the \
+             shards' results with `llm-loadtest merge`",
+            shard.index + 1,
+            shard.count
+        ));
+    }
+    if let Some(m) = &result.merge {
+        let exact = m.levels.iter().all(|l| l.method == "records");
+        out.push(format!(
+            "merged from {} of {} shards ({}){}",
+            m.merged.len(),
+            m.shards,
+            if exact {
+                "every request's record: exact"
+            } else {
+                "some levels from histograms: percentiles at 0.1 % resolution"
+            },
+            if m.partial() {
+                "; PARTIAL: a shard or a shard's level is missing"
+            } else {
+                ""
+            }
+        ));
+        for l in &m.levels {
+            if let Some(s) = l
+                .shards
+                .iter()
+                .find(|s| s.client.as_ref().is_some_and(|c| c.limited))
+            {
+                out.push(format!(
+                    "{}: shard {} was client-limited; the merged timings are partly its machine's",
+                    l.label,
+                    s.shard + 1
+                ));
+            }
+        }
+    }
     out.extend(workload_lines(result));
     for l in &result.levels {
         if let Some(c) = l.client.as_ref().filter(|c| c.limited) {

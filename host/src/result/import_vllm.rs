@@ -12,11 +12,11 @@
 use serde_json::Value;
 
 use super::{LevelResult, PluginRef, RunResult, RunSettings, SCHEMA_VERSION, ToolInfo};
-use crate::engine::{Bound, Load, Warmup};
 use crate::metrics::histogram::LevelHistograms;
 use crate::metrics::{
     Distribution, ErrorClass, Goodput, LevelSummary, RequestError, RequestRecord,
 };
+use crate::plan::{Bound, Load, Warmup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -337,6 +337,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
         warmup: Warmup::None,
         interrupted: false,
         wall_s: duration,
+        started_at: None,
         summary,
         histograms: hist.serialize(),
         requests: None,
@@ -381,6 +382,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
             server_version: None,
             tls: None,
             arrival_times: None,
+            shard: None,
             slo: None,
         },
         adapter: PluginRef {
@@ -398,6 +400,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
         recommendation: None,
         gpu: None,
         server_metrics: None,
+        merge: None,
     };
     Ok(Imported {
         result,

@@ -8,9 +8,9 @@ pub mod vllm;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Bound, Load, Warmup};
 use crate::metrics::histogram::SerializedHistograms;
 use crate::metrics::{LevelSummary, RequestRecord};
+use crate::plan::{Bound, Load, Warmup};
 
 /// Bump on any change that an older reader would misread.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -86,10 +86,28 @@ pub struct RunSettings {
     /// before it was recorded, and in imports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arrival_times: Option<String>,
+    /// Which shard of a sharded run this is (`run --shard`), and the start schedule the shards
+    /// shared; absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardSettings>,
     /// The run's objectives and the policy that judged them (`slo`, or a component's path),
     /// kept from the start so a run that died can be judged again when it is recovered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloSettings>,
+}
+
+/// A shard's place in a sharded run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ShardSettings {
+    /// Zero-based.
+    pub index: u32,
+    pub count: u32,
+    /// When level 0 was due (RFC 3339), when the shards shared a start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// Level `k` was due at `start_at + k × level_interval_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_interval_s: Option<f64>,
 }
 
 /// What `--slo` and `--slo-policy` asked for.
@@ -110,6 +128,10 @@ pub struct LevelResult {
     pub interrupted: bool,
     /// Wall time of the level, warm-up included.
     pub wall_s: f64,
+    /// When the level started on the wall clock (RFC 3339, microseconds): what places shards'
+    /// records on one timeline in `merge` (absent in results made before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     pub summary: LevelSummary,
     pub histograms: SerializedHistograms,
     /// Per-request records, with `--save-requests`.
@@ -149,6 +171,9 @@ pub struct RunResult {
     /// The server's metrics scraped while the run went, when they were (`--server-metrics`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_metrics: Option<ServerTelemetry>,
+    /// How this run was merged from shards (`merge`): which, how each level, their skew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<crate::merge::MergeReport>,
 }
 
 /// The server's Prometheus metrics scraped during a run.
@@ -212,6 +237,11 @@ impl RunResult {
 /// The JSON Schema of [`RunResult`], as committed in `schemas/`.
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(RunResult)).unwrap_or_default()
+}
+
+/// A wall-clock instant as RFC 3339 UTC with microsecond precision.
+pub fn rfc3339_micros(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_micros(t).to_string()
 }
 
 /// Now, as RFC 3339 UTC with millisecond precision.

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use super::{LevelResult, RunResult};
-use crate::engine::Load;
 use crate::metrics::{Distribution, RequestRecord};
+use crate::plan::Load;
 
 fn put_distribution(out: &mut Map<String, Value>, name: &str, d: &Distribution) {
     out.insert(format!("mean_{name}_ms"), json!(d.mean));

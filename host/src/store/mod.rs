@@ -20,8 +20,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Bound, Load, Warmup};
 use crate::metrics::RequestRecord;
+use crate::plan::{Bound, Load, Warmup};
 use crate::result::{RunResult, SCHEMA_VERSION};
 
 pub use row::RunRow;

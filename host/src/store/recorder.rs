@@ -85,6 +85,7 @@ fn draft_entry(id: String, spec: &RunSpec) -> RunEntry {
             recommendation: None,
             gpu: None,
             server_metrics: None,
+            merge: None,
         },
     }
 }

@@ -6,9 +6,9 @@
 //! journal is left alone. A journal with no entry in the store (its process died between
 //! creating the journal and registering the run) is recovered from its own first line.
 use super::{RunEntry, RunStatus, Store, StoreError, journal};
-use crate::engine::Bound;
 use crate::metrics::histogram::LevelHistograms;
 use crate::metrics::{LevelSummary, RequestRecord};
+use crate::plan::Bound;
 use crate::result::LevelResult;
 
 pub(super) fn mark_dead_runs(store: &dyn Store) -> Result<(), StoreError> {
@@ -119,6 +119,7 @@ pub(super) fn rebuild(
             warmup: plan.warmup,
             interrupted: Some(i) == last && !reached_bound,
             wall_s,
+            started_at: None,
             summary: LevelSummary::compute(recs, judged.as_ref()),
             histograms: hist.serialize(),
             requests: None,

@@ -1,10 +1,10 @@
 use super::*;
-use crate::engine::{Bound, Load, Warmup};
 use crate::metrics::histogram::LevelHistograms;
 use crate::metrics::{LevelSummary, RequestRecord};
+use crate::plan::{Bound, Load, Warmup};
 use crate::result::{LevelResult, PluginRef, RunResult, RunSettings, SCHEMA_VERSION, ToolInfo};
 
-fn record(index: u64, ttft: f64) -> RequestRecord {
+pub(crate) fn record(index: u64, ttft: f64) -> RequestRecord {
     RequestRecord {
         index,
         send_s: index as f64 * 0.1,
@@ -40,6 +40,7 @@ pub(crate) fn sample_run(
             warmup: Warmup::None,
             interrupted: false,
             wall_s: 2.0,
+            started_at: None,
             summary: LevelSummary::compute(&recs, None),
             histograms: h.serialize(),
             requests: None,
@@ -77,6 +78,7 @@ pub(crate) fn sample_run(
             server_version: None,
             tls: None,
             arrival_times: None,
+            shard: None,
             slo: None,
         },
         adapter: PluginRef {
@@ -91,6 +93,7 @@ pub(crate) fn sample_run(
         recommendation: None,
         gpu: None,
         server_metrics: None,
+        merge: None,
     };
     (result, all)
 }
