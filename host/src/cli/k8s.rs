@@ -51,8 +51,9 @@ pub struct JobArgs {
     /// are on several nodes).
     #[arg(long, value_name = "CLAIM")]
     pub results_pvc: Option<String>,
-    /// A `serve` instance, as the pods reach it, that runs and keeps every shard (not read
-    /// from LLM_LOADTEST_REMOTE: the cluster's address for it may not be yours).
+    /// A `serve` instance, as the pods reach it, that keeps every shard's result: each pod runs
+    /// its shard, then imports its result there (not read from LLM_LOADTEST_REMOTE: the
+    /// cluster's address for it may not be yours).
     #[arg(long, value_name = "URL")]
     pub remote: Option<String>,
     /// The Secret (and key in it, default OPENAI_API_KEY) with the load target's API key.

@@ -19,9 +19,9 @@ mod shard_args;
 
 pub use check::SecretRef;
 
-/// Most shards one Job may have: far more pods than a load test needs, and a bound on the
-/// manifest and on what one typo in `--shards` can ask of a cluster.
-pub const MAX_SHARDS: u32 = 1000;
+/// Most shards one Job may have: what `run --shards` accepts — far more pods than a load test
+/// needs, and a bound on the manifest and on what one typo in `--shards` can ask of a cluster.
+pub use crate::plan::MAX_SHARDS;
 /// Where a shard writes its result in its pod.
 pub const RESULTS_DIR: &str = "/results";
 /// The variable the Job controller gives each pod of an Indexed Job its index in.
@@ -35,7 +35,8 @@ pub const TTL_AFTER_FINISHED_S: u32 = 86_400;
 pub enum Results {
     /// A PersistentVolumeClaim mounted at [`RESULTS_DIR`] in every pod.
     Claim(String),
-    /// A `serve` instance at this URL runs and stores each shard.
+    /// A `serve` instance at this URL keeps each shard's result: the shard runs in its pod and
+    /// then imports its result there.
     Remote { url: String, key: SecretRef },
 }
 
