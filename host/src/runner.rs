@@ -186,6 +186,7 @@ impl RunSpec {
                 .starts_with("https://")
                 .then(|| self.tls.describe()),
             arrival_times: None,
+            ramp_up_s: (!self.ramp.is_zero()).then_some(self.ramp.as_secs_f64()),
             shard: self
                 .shard
                 .is_sharded()
@@ -476,6 +477,13 @@ pub async fn execute_with_sink(
             gpu: level_gpu,
             server: level_server,
             client,
+            phase: match plan.load {
+                crate::plan::Load::Concurrency { concurrency } => crate::metrics::PhaseCheck::of(
+                    &records,
+                    spec.shard.share(u64::from(concurrency)) as u32,
+                ),
+                crate::plan::Load::Rate { .. } => None,
+            },
         });
         all_records.push(records);
     }

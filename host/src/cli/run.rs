@@ -151,6 +151,12 @@ pub struct RunArgs {
     /// client is busy). For comparing the two; the result records which was used.
     #[arg(long)]
     pub clock_timestamps: bool,
+    /// Start a closed-loop level's clients spread evenly over this time (e.g. 30s) instead of
+    /// all at once, so they do not send, queue and finish in lockstep. The ramp counts as
+    /// warm-up: statistics begin when the last client has started (a --warmup duration runs
+    /// after it).
+    #[arg(long, value_name = "DURATION")]
+    pub ramp_up: Option<String>,
     /// Which streamed chunks are token arrivals: `content` (chunks with text, when a user
     /// sees output) or `vllm` (every chunk with a choice, as vLLM's bench serve times them)
     /// [default: content].
@@ -308,6 +314,11 @@ impl RunArgs {
             ),
             Some(w) => Warmup::Seconds(dur("warmup", w)?.as_secs_f64()),
         };
+        let ramp = match &self.ramp_up {
+            Some(r) => dur("ramp-up", r)?,
+            None => Duration::ZERO,
+        };
+        let warmup = with_ramp(warmup, ramp, !self.request_rate.is_empty())?;
         let shard = self.shard_of(std::env::var("JOB_COMPLETION_INDEX").ok().as_deref())?;
         // Without --seed every run draws its own (recorded in the result), so two runs of one
         // command send different prompts and neither is served from the other's prompt cache.
@@ -526,7 +537,7 @@ impl RunArgs {
             tags: self.tags.clone(),
             allow_unsupported: self.allow_unsupported,
             probe_server_version: true,
-            ramp: Duration::ZERO,
+            ramp,
             shard,
             start,
             preflight: !self.no_preflight,
@@ -540,6 +551,29 @@ impl RunArgs {
                 server_metrics,
             },
         })
+    }
+}
+
+/// The warm-up with a ramp of `ramp` (zero: none): the ramp counts as warm-up, so the level's
+/// statistics begin when its last client has started, and a `--warmup` duration runs after it.
+fn with_ramp(warmup: Warmup, ramp: Duration, open_loop: bool) -> Result<Warmup, UsageError> {
+    if ramp.is_zero() {
+        return Ok(warmup);
+    }
+    if open_loop {
+        return Err(usage(
+            "--ramp-up starts closed-loop clients (--concurrency) over time; an open loop's \
+             arrival rate is its own shape",
+        ));
+    }
+    let ramp = ramp.as_secs_f64();
+    match warmup {
+        Warmup::None => Ok(Warmup::Seconds(ramp)),
+        Warmup::Seconds(s) => Ok(Warmup::Seconds(ramp + s)),
+        Warmup::Requests(_) => Err(usage(
+            "--ramp-up counts as warm-up by time: give --warmup as a duration (it then runs \
+             after the ramp), or leave it out",
+        )),
     }
 }
 

@@ -103,6 +103,14 @@ pub(super) fn merge(
         .zip(&starts)
         .map(|(&(_, _, l), &at)| offset_s(at) + l.wall_s)
         .fold(0.0, f64::max);
+    // The union's phases: shards that each spread their clients can still send in waves
+    // together (and the other way round).
+    let phase = match (head.load, requests.as_deref()) {
+        (crate::plan::Load::Concurrency { concurrency }, Some(union)) => {
+            crate::metrics::PhaseCheck::of(union, concurrency)
+        }
+        _ => None,
+    };
     let merged = LevelResult {
         label: head.label.clone(),
         load: head.load,
@@ -117,6 +125,7 @@ pub(super) fn merge(
         gpu: None,
         server: None,
         client: None,
+        phase,
     };
     let report = MergedLevel {
         label: head.label.clone(),

@@ -2,6 +2,7 @@
 //! and HdrHistograms for live progress and for merging shards losslessly.
 pub mod histogram;
 pub mod mode;
+pub mod phase;
 pub mod record;
 pub mod slo;
 pub mod stats;
@@ -9,6 +10,7 @@ pub mod summary;
 pub mod workload;
 
 pub use mode::MetricMode;
+pub use phase::PhaseCheck;
 pub use record::{ConnectionUse, ErrorClass, RequestError, RequestRecord};
 pub use slo::{Objective, SloMetric, Unmeasured, check_measurable, parse_objectives};
 pub use stats::Distribution;

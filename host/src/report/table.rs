@@ -130,6 +130,27 @@ pub fn notes(result: &RunResult) -> Vec<String> {
             settings.unsupported.join(", ")
         ));
     }
+    if let Some(ramp) = settings.ramp_up_s {
+        out.push(format!(
+            "each level's clients started evenly over {ramp:.1} s (--ramp-up); the ramp counts \
+             as warm-up"
+        ));
+    }
+    for l in &result.levels {
+        if let Some(p) = l.phase.as_ref().filter(|p| p.lockstep) {
+            out.push(format!(
+                "{}: the clients sent in lockstep ({:.0} % of sends bunched, phase concentration \
+                 {:.2} over a {:.0} ms cycle): the server saw waves, not users, and the TTFT \
+                 tail holds the waves' queueing; pass --ramp-up {:.0}ms (about one cycle) to \
+                 spread them",
+                l.label,
+                p.bunched * 100.0,
+                p.concentration,
+                p.cycle_ms,
+                p.cycle_ms.ceil()
+            ));
+        }
+    }
     if let Some(shard) = &settings.shard {
         out.push(format!(
             "shard {}/{}: these figures are this machine's share of each level; join the \

@@ -344,6 +344,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
         gpu: None,
         server: None,
         client: None,
+        phase: None,
     };
     let result = RunResult {
         schema_version: SCHEMA_VERSION,
@@ -383,6 +384,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
             tls: None,
             arrival_times: None,
             shard: None,
+            ramp_up_s: None,
             slo: None,
         },
         adapter: PluginRef {

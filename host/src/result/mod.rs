@@ -86,6 +86,10 @@ pub struct RunSettings {
     /// before it was recorded, and in imports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arrival_times: Option<String>,
+    /// Closed-loop clients started spread evenly over this many seconds per level (`--ramp-up`;
+    /// the ramp counts as warm-up); absent: together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp_up_s: Option<f64>,
     /// Which shard of a sharded run this is (`run --shard`), and the start schedule the shards
     /// shared; absent for a whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,6 +151,10 @@ pub struct LevelResult {
     /// in results made before it was measured, and in imports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<crate::engine::client_load::ClientLoad>,
+    /// Whether a closed-loop level's clients sent in lockstep (absent for open loops, one
+    /// client, too few requests, and results made before it was checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<crate::metrics::PhaseCheck>,
 }
 
 /// A whole run.

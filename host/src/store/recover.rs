@@ -126,6 +126,7 @@ pub(super) fn rebuild(
             gpu: None,
             server: None,
             client: None,
+            phase: None,
         });
     }
     let saved: usize = records.iter().map(Vec::len).sum();

@@ -47,6 +47,7 @@ pub(crate) fn sample_run(
             gpu: None,
             server: None,
             client: None,
+            phase: None,
         });
         all.push(recs);
     }
@@ -79,6 +80,7 @@ pub(crate) fn sample_run(
             tls: None,
             arrival_times: None,
             shard: None,
+            ramp_up_s: None,
             slo: None,
         },
         adapter: PluginRef {

@@ -1,0 +1,169 @@
+//! Load shapes against the simulator's batching model, the case issue 17 found: clients started
+//! together stay in lockstep — a wave the batch takes and a wave that waits a whole cycle — and
+//! miss an SLO that the same clients meet with their phases spread over one cycle by
+//! `--ramp-up`.
+//!
+//! Model: 32 batch slots, 20 µs prefill per prompt token, 3 ms + 150 µs per running sequence per
+//! decode step; 64 prompt tokens, 32 output tokens; SLO TTFT 100 ms and TPOT 20 ms.
+//!
+//! The issue quoted 42 clients, the closed form's capacity at 95 % (`capacity`). The model run in
+//! virtual time (`closed_loop`: the server's own batching model, no clock) says otherwise: with
+//! phases spread evenly over one cycle, 42 clients meet the SLO 61.9 % of the time (TTFT p95
+//! 138 ms where the closed form predicts 99 ms), 40 clients 80.2 %, 38 and 36 clients 100 %;
+//! started together, 69.5 / 76.0 / 81.6 / 87.8 %. Spread phases survive the queue (the real
+//! runs' send gaps stay unbunched), but the closed form underestimates the TTFT of a queue of
+//! spread arrivals by 20–40 ms here, so its C* is optimistic. These tests use 36 clients, where
+//! the model in virtual time leaves a 30 ms margin under the TTFT objective (p95 68 ms) and a
+//! real clock's lateness cannot decide the verdict.
+use std::time::Duration;
+
+use llm_loadtest::dataset::DatasetSpec;
+use llm_loadtest::metrics::parse_objectives;
+use llm_loadtest::plan::{Bound, LevelPlan, Load, Warmup};
+use llm_loadtest_sim::{BatchParams, ClosedLoop, SimConfig, Workload, closed_loop};
+
+use crate::support::{run, sim, spec};
+
+const PARAMS: BatchParams = BatchParams {
+    max_batch: 32,
+    prefill_us_per_token: 20.0,
+    step_base_us: 3_000.0,
+    step_per_seq_us: 150.0,
+    kv_tokens: 100_000,
+};
+const CLIENTS: u32 = 36;
+const SLO: &str = "ttft:100ms,tpot:20ms";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ramp_of_one_cycle_breaks_the_lockstep_and_meets_the_slo() {
+    let workload = Workload {
+        input_len: 64,
+        output_len: 32,
+    };
+    let server = sim(SimConfig::batching(PARAMS)).await;
+    let level = |ramp: Duration| {
+        let mut sp = spec(&server, CLIENTS, 0, workload.output_len);
+        sp.dataset = DatasetSpec::Synthetic {
+            input_len: workload.input_len,
+            output_len: workload.output_len,
+            range_ratio: 0.0,
+            prefix_len: 0,
+        };
+        sp.slo = Some(parse_objectives(SLO).unwrap());
+        sp.levels = vec![LevelPlan {
+            load: Load::Concurrency {
+                concurrency: CLIENTS,
+            },
+            bound: Bound::Requests(u64::from(CLIENTS) * 8),
+            // As `--ramp-up` makes it: the ramp counts as warm-up.
+            warmup: if ramp.is_zero() {
+                Warmup::Requests(u64::from(CLIENTS))
+            } else {
+                Warmup::Seconds(ramp.as_secs_f64())
+            },
+            seed: 3,
+        }];
+        sp.ramp = ramp;
+        async move {
+            let mut result = run(&sp).await.result;
+            assert_eq!(
+                result.settings.ramp_up_s,
+                (!ramp.is_zero()).then_some(ramp.as_secs_f64()),
+                "the result records the ramp"
+            );
+            result.levels.remove(0)
+        }
+    };
+
+    let together = level(Duration::ZERO).await;
+    let phase = together
+        .phase
+        .clone()
+        .expect("a closed loop of 42 is checked");
+    let attained =
+        |l: &llm_loadtest::result::LevelResult| l.summary.goodput.as_ref().unwrap().attainment_pct;
+    eprintln!(
+        "together: attainment {:.1} %, TTFT p99 {:.0} ms, {phase:?}",
+        attained(&together),
+        together.summary.ttft_ms.p99
+    );
+    assert!(phase.lockstep, "{phase:?}");
+
+    // One cycle, as the lockstep note suggests: the clients' phases spread evenly.
+    let ramp = Duration::from_secs_f64(phase.cycle_ms / 1e3);
+    let spread = level(ramp).await;
+    let phase = spread.phase.clone().expect("checked");
+    eprintln!(
+        "ramped over {ramp:?}: attainment {:.1} %, TTFT p99 {:.0} ms, {phase:?}",
+        attained(&spread),
+        spread.summary.ttft_ms.p99
+    );
+    assert!(!phase.lockstep, "{phase:?}");
+    assert!(attained(&spread) >= 95.0, "{:.1} %", attained(&spread));
+    assert!(attained(&spread) > attained(&together));
+    server.shutdown().await.unwrap();
+}
+
+/// Attainment of the SLO among rounds 2 and later of a virtual closed loop (the first rounds
+/// are the warm-up), in %.
+fn model_attainment(clients: u32, stagger: Duration) -> f64 {
+    let workload = Workload {
+        input_len: 64,
+        output_len: 32,
+    };
+    let shape = ClosedLoop {
+        clients,
+        rounds: 12,
+        stagger,
+        client_gap: Duration::from_micros(500),
+    };
+    let run = closed_loop(PARAMS, workload, shape).expect("fits the KV budget");
+    let measured: Vec<_> = run.requests.iter().filter(|r| r.round >= 2).collect();
+    let good = measured
+        .iter()
+        .filter(|r| {
+            r.ttft() <= Duration::from_millis(100)
+                && r.tpot().is_some_and(|t| t <= Duration::from_millis(20))
+        })
+        .count();
+    good as f64 * 100.0 / measured.len() as f64
+}
+
+/// In virtual time, no clock involved: lockstep costs the SLO what spread phases keep, at the
+/// concurrency the real-clock test uses, and at the issue's 42 even spread phases miss 95 %.
+#[test]
+fn in_model_time_spread_phases_meet_what_lockstep_misses() {
+    // One cycle at 36 clients: 36 / 110 req/s, the model's throughput there.
+    let cycle = Duration::from_millis(326);
+    let together = model_attainment(CLIENTS, Duration::ZERO);
+    let spread = model_attainment(CLIENTS, cycle);
+    assert!(together < 90.0, "{together:.1} %");
+    assert!(spread >= 99.9, "{spread:.1} %");
+    let at_42 = model_attainment(42, Duration::from_millis(381));
+    assert!(
+        at_42 < 95.0,
+        "{at_42:.1} %: the closed form's 42 is optimistic"
+    );
+}
+
+#[test]
+fn ramp_flags_that_cannot_work_are_refused() {
+    for (extra, says) in [
+        (
+            vec!["--request-rate", "5", "--ramp-up", "10s"],
+            "closed-loop clients",
+        ),
+        (
+            vec!["--ramp-up", "10s", "--warmup", "20"],
+            "give --warmup as a duration",
+        ),
+        (vec!["--ramp-up", "soon"], "--ramp-up"),
+    ] {
+        let mut c = crate::run_cli::cmd(&["run", "--server", "http://127.0.0.1:9", "--no-save"]);
+        c.args(&extra);
+        let out = c.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
+}
