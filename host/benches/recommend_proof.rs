@@ -1,5 +1,6 @@
 //! `recommend` against the simulator's closed form: for each profile × workload × SLO set, the
-//! capacity the batching model predicts (`sim --print-capacity`) beside what the search finds
+//! capacity the batching model predicts (`sim --print-capacity`: the closed form's ideal and what
+//! a ramp over one cycle reaches in the model run) beside what the search finds
 //! by measuring the running simulator, and the GPU counts for 500 and 1,000 users from each.
 //!
 //! `cargo bench -p llm-loadtest --bench recommend_proof [-- FILTER...]` runs the rows whose
@@ -22,7 +23,7 @@ use llm_loadtest::plugin::{RecommendGoal, Runtime, RuntimeConfig};
 use llm_loadtest::recommend::{self, Outcome};
 use llm_loadtest::runner::RunSpec;
 use llm_loadtest::tokenize::TokenizerChoice;
-use llm_loadtest_sim::{PROFILES, SimConfig, Slo, Workload, capacity};
+use llm_loadtest_sim::{PROFILES, SimConfig, Slo, Workload, capacity, ramped_capacity};
 use tokio_util::sync::CancellationToken;
 
 const TARGET: f64 = 0.95;
@@ -58,12 +59,13 @@ fn main() {
         .load_recommend_policy("recommend")
         .expect("the default policy loads");
     println!(
-        "{:<16} {:>9} {:<22} {:>5} {:>7} {:>7} {:>11} {:>13} {:>13} {:>6} {:>8}",
+        "{:<16} {:>9} {:<22} {:>5} {:>7} {:>7} {:>7} {:>11} {:>13} {:>13} {:>6} {:>8}",
         "profile",
         "workload",
         "slo",
         "k",
         "closed",
+        "ramped",
         "found",
         "bracket",
         "GPUs@500 f/c",
@@ -78,16 +80,16 @@ fn main() {
                 if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
                     continue;
                 }
-                let cap = capacity(
-                    &profile.params,
-                    Workload {
-                        input_len,
-                        output_len,
-                    },
-                    &slo.parse::<Slo>().expect("an SLO"),
-                    TARGET,
-                );
+                let workload = Workload {
+                    input_len,
+                    output_len,
+                };
+                let model_slo = slo.parse::<Slo>().expect("an SLO");
+                let cap = capacity(&profile.params, workload, &model_slo, TARGET);
                 let closed = cap.max_concurrency;
+                // What the probes' ramp reaches in the model (host/sim/src/ramped.rs): the
+                // closed form is the ideal of perfectly spread phases.
+                let ramped = ramped_capacity(&profile.params, workload, &model_slo, TARGET);
                 let busiest = cap
                     .table
                     .iter()
@@ -152,12 +154,13 @@ fn main() {
                     None => (0, "no answer".into()),
                 };
                 println!(
-                    "{:<16} {:>9} {:<22} {:>5} {:>7} {:>7} {:>11} {:>13} {:>13} {:>6} {:>8.0}",
+                    "{:<16} {:>9} {:<22} {:>5} {:>7} {:>7} {:>7} {:>11} {:>13} {:>13} {:>6} {:>8.0}",
                     profile.name,
                     format!("{input_len}/{output_len}"),
                     slo,
                     k,
                     closed,
+                    ramped,
                     found,
                     bracket,
                     format!("{}/{}", gpus(500, found), gpus(500, closed)),

@@ -482,7 +482,16 @@ pub async fn execute_with_sink(
                     &records,
                     spec.shard.share(u64::from(concurrency)) as u32,
                 ),
-                crate::plan::Load::Rate { .. } => None,
+                // A hold of a closed-loop stage keeps its clients: its phases can be checked.
+                crate::plan::Load::Stage {
+                    unit: crate::plan::StageUnit::Clients,
+                    from,
+                    to,
+                    ..
+                } if from == to && to >= 1.0 => {
+                    crate::metrics::PhaseCheck::of(&records, spec.shard.share(to as u64) as u32)
+                }
+                crate::plan::Load::Rate { .. } | crate::plan::Load::Stage { .. } => None,
             },
         });
         all_records.push(records);
@@ -512,6 +521,8 @@ pub async fn execute_with_sink(
         gpu: readings.gpu,
         server_metrics: readings.server,
         merge: None,
+        load_series: crate::plan::Profile::of(&spec.levels)
+            .map(|profile| crate::metrics::load_series(&profile, &all_records)),
     };
     Ok(RunOutput {
         result,

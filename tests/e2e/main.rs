@@ -33,6 +33,7 @@ mod run_metrics;
 mod run_protocols;
 mod run_real_heads;
 mod run_shapes;
+mod run_stages;
 mod run_tls;
 mod run_tokenize;
 mod serve_cli;

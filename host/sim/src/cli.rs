@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use crate::capacity::{Slo, Workload, capacity};
 use crate::config::{SimConfig, Timing};
 use crate::duration::millis;
+use crate::ramped::ramped_capacity;
 use crate::{SimError, start};
 
 /// Arguments of `llm-loadtest sim`; the host flattens this into its subcommand.
@@ -189,8 +190,10 @@ pub fn print_capacity(args: &SimArgs, out: &mut dyn Write) -> Result<(), SimErro
         cap.slots
     ));
     text.push_str(&format!(
-        "max concurrency meeting the SLO: {}\n\n",
-        cap.max_concurrency
+        "max concurrency meeting the SLO: {} with evenly spread phases (closed form); {} with \
+         the clients ramped over one cycle (the model run in virtual time)\n\n",
+        cap.max_concurrency,
+        ramped_capacity(&params, workload, &slo, q)
     ));
     text.push_str(&format!(
         "{:>11}  {:>12}  {:>12}  {:>11}  {:>9}  {:>11}  {:>6}  {}\n",
@@ -216,7 +219,11 @@ pub fn print_capacity(args: &SimArgs, out: &mut dyn Write) -> Result<(), SimErro
             if p.meets(&slo) { "yes" } else { "no" }
         ));
     }
-    text.push_str("(times in ms; the model's steady state for closed-loop clients with evenly spread phases)\n");
+    text.push_str(
+        "(times in ms; the model's steady state for closed-loop clients with evenly spread \
+         phases: one admission per decode step, which a ramp in time approaches but fixed \
+         lengths may never reach)\n",
+    );
     out.write_all(text.as_bytes()).map_err(SimError::Output)
 }
 

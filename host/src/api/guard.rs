@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::cli::run::RunArgs;
-use crate::plan::Load;
+use crate::plan::{Load, StageUnit};
 use crate::runner::RunSpec;
 
 /// One `--allow-target` pattern: `host`, `*.domain`, `*`, each with an optional `:port`.
@@ -218,21 +218,29 @@ pub fn check_spec(spec: &RunSpec, limits: &Limits) -> Result<(), Refusal> {
         check_url(field, url, &limits.targets)?;
     }
     for level in &spec.levels {
-        let in_flight = match level.load {
-            Load::Concurrency { concurrency } => Some(concurrency),
+        let (field, in_flight) = match level.load {
+            Load::Concurrency { concurrency } => ("concurrency", Some(concurrency)),
+            Load::Stage {
+                unit: StageUnit::Clients,
+                from,
+                to,
+                ..
+            } => (
+                "stages",
+                Some(from.max(to).ceil().min(f64::from(u32::MAX)) as u32),
+            ),
             Load::Rate {
                 max_concurrency, ..
-            } => max_concurrency,
+            }
+            | Load::Stage {
+                max_concurrency, ..
+            } => ("max-concurrency", max_concurrency),
         };
         match in_flight {
             Some(n) if n <= limits.max_concurrency => {}
             Some(n) => {
                 return Err(refuse(
-                    if matches!(level.load, Load::Concurrency { .. }) {
-                        "concurrency"
-                    } else {
-                        "max-concurrency"
-                    },
+                    field,
                     format!(
                         "{n} is over this service's limit of {}",
                         limits.max_concurrency

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dataset::{DatasetSpec, Endpoint};
 use crate::metrics::{check_measurable, parse_objectives};
-use crate::plan::{Bound, LevelPlan, Load, Shard, StartSchedule, Warmup};
+use crate::plan::stages;
+use crate::plan::{Bound, LevelPlan, Load, Shard, StageUnit, StartSchedule, Warmup};
 use crate::plugin::{Runtime, RuntimeConfig};
 use crate::runner::{self, RunSpec};
 use crate::telemetry::beside::{GpuPlan, Plan};
@@ -157,6 +158,15 @@ pub struct RunArgs {
     /// after it).
     #[arg(long, value_name = "DURATION")]
     pub ramp_up: Option<String>,
+    /// Staged closed loop, as k6 writes it: `30s:100,5m:100,30s:0` ramps to 100 clients over
+    /// 30 s, holds 5 min and ramps down, each stage from where the last ended (0 at first);
+    /// one level per stage, run back to back with no pause. Instead of --concurrency.
+    #[arg(long, value_name = "DURATION:CLIENTS,...", conflicts_with_all = ["concurrency", "request_rate", "rate_stages"])]
+    pub stages: Option<String>,
+    /// Staged open loop: `1m:20,5m:20` ramps the arrival rate linearly to 20 requests/s over a
+    /// minute, then holds it (with --burstiness, --max-concurrency). Instead of --request-rate.
+    #[arg(long, value_name = "DURATION:RATE,...", conflicts_with_all = ["concurrency", "request_rate"])]
+    pub rate_stages: Option<String>,
     /// Which streamed chunks are token arrivals: `content` (chunks with text, when a user
     /// sees output) or `vllm` (every chunk with a choice, as vLLM's bench serve times them)
     /// [default: content].
@@ -333,7 +343,36 @@ impl RunArgs {
             return Err(usage("--burstiness must be a positive number"));
         }
         let mut levels = Vec::new();
-        if !self.request_rate.is_empty() {
+        let staged = match (&self.stages, &self.rate_stages) {
+            (Some(s), _) => Some(("stages", s, StageUnit::Clients)),
+            (None, Some(s)) => Some(("rate-stages", s, StageUnit::Rate)),
+            (None, None) => None,
+        };
+        if let Some((flag, text, unit)) = staged {
+            // Stages say how long and how much: a level's own bounds, warm-up and ramp do not
+            // apply (the first stage is the ramp, and each stage is reported apart).
+            for (given, name) in [
+                (self.num_prompts.is_some(), "--num-prompts"),
+                (self.duration.is_some(), "--duration"),
+                (self.warmup.is_some(), "--warmup"),
+                (self.ramp_up.is_some(), "--ramp-up"),
+                (!self.concurrency.is_empty(), "--concurrency"),
+                (!self.request_rate.is_empty(), "--request-rate"),
+            ] {
+                if given {
+                    return Err(usage(format!(
+                        "--{flag} sets each stage's load and length: leave out {name}"
+                    )));
+                }
+            }
+            let profile = stages::parse(text, unit).map_err(|e| usage(format!("--{flag}: {e}")))?;
+            if unit == StageUnit::Clients && self.max_concurrency.is_some() {
+                return Err(usage(
+                    "--max-concurrency limits an open loop; --stages sets the clients",
+                ));
+            }
+            levels = profile.levels(burstiness, self.max_concurrency, seed);
+        } else if !self.request_rate.is_empty() {
             for (i, &rate) in self.request_rate.iter().enumerate() {
                 if rate.is_nan() || rate <= 0.0 {
                     return Err(usage(format!("--request-rate {rate} must be above zero")));

@@ -8,6 +8,7 @@ pub mod preflight;
 pub mod progress;
 pub mod request;
 pub mod schedule;
+pub mod stages;
 pub mod tls;
 
 use std::sync::Arc;
@@ -16,10 +17,11 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::plan::arrivals::arrival_offsets;
 pub use client::{ClientError, HyperClient, Target, new_client};
 pub use connection::{ConnectionPool, SendError};
 pub use progress::{Live, ProgressEvent, Snapshot};
-pub use schedule::{LevelRun, arrival_offsets};
+pub use schedule::LevelRun;
 
 use crate::metrics::RequestRecord;
 use crate::plan::{Bound, LevelPlan, Shard, StartSchedule, Warmup};
@@ -82,8 +84,9 @@ impl RecordSink {
             .store(index, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn send(&self, r: &RequestRecord) {
-        let level = self.level.load(std::sync::atomic::Ordering::Relaxed);
+    /// Sends `r` under `level`, or the current level's index.
+    fn send(&self, level: Option<usize>, r: &RequestRecord) {
+        let level = level.unwrap_or_else(|| self.level.load(std::sync::atomic::Ordering::Relaxed));
         // The generated text is not stored; a closed receiver is not an error.
         let _ = self.tx.send((
             level,
@@ -119,6 +122,24 @@ pub async fn run_levels(
     if run.requests.is_empty() {
         return out;
     }
+    if let Some(profile) = crate::plan::Profile::of(plans) {
+        if let Some(start) = &run.start
+            && !wait_until(start.level(0), &cancel).await
+        {
+            return out;
+        }
+        live.publish(ProgressEvent::LevelStarted {
+            level: "stages".to_owned(),
+            index: 0,
+            of: 1,
+            planned: None,
+        });
+        let ticker = ticker(&live);
+        let runs = stages::run(&run, plans, &profile, &live, &cancel).await;
+        ticker.abort();
+        live.publish(ProgressEvent::LevelFinished(live.snapshot()));
+        return plans.iter().copied().zip(runs).collect();
+    }
     for (i, plan) in plans.iter().enumerate() {
         if cancel.is_cancelled() {
             break;
@@ -141,17 +162,7 @@ pub async fn run_levels(
                 _ => None,
             },
         });
-        let ticker = {
-            let live = live.clone();
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(TICK);
-                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                loop {
-                    every.tick().await;
-                    live.publish(ProgressEvent::Tick(live.snapshot()));
-                }
-            })
-        };
+        let ticker = ticker(&live);
         let level = schedule::run_level(run.clone(), *plan, live.clone(), cancel.clone()).await;
         ticker.abort();
         live.publish(ProgressEvent::LevelFinished(live.snapshot()));
@@ -162,4 +173,17 @@ pub async fn run_levels(
         }
     }
     out
+}
+
+/// Publishes a progress snapshot every tick until aborted.
+fn ticker(live: &Arc<Live>) -> tokio::task::JoinHandle<()> {
+    let live = live.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(TICK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            every.tick().await;
+            live.publish(ProgressEvent::Tick(live.snapshot()));
+        }
+    })
 }

@@ -3,13 +3,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand_distr::{Distribution as _, Gamma};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::plan::{Bound, LevelPlan, Load, Warmup};
+use crate::plan::arrivals::{arrival_offsets, arrivals_within};
+use crate::plan::{Bound, LevelPlan, Load, Profile, Warmup};
 
 use super::RunContext;
 use super::progress::Live;
@@ -31,36 +29,17 @@ pub struct LevelRun {
     pub client: Option<super::client_load::ClientLoad>,
 }
 
-/// Gamma-distributed arrival offsets (seconds from the level's start).
-/// The whole schedule is computed ahead, as absolute times, so a late
-/// dispatch never shifts the requests after it.
-pub fn arrival_offsets(rate: f64, burstiness: f64, count: usize, seed: u64) -> Vec<f64> {
-    if rate.is_infinite() || count == 0 {
-        return vec![0.0; count];
-    }
-    let gamma = Gamma::new(burstiness, 1.0 / (rate * burstiness))
-        .expect("rate and burstiness are validated to be positive and finite");
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut t = 0.0;
-    (0..count)
-        .map(|_| {
-            t += gamma.sample(&mut rng);
-            t
-        })
-        .collect()
-}
-
-/// Arrival offsets up to `horizon` seconds.
-fn arrivals_within(rate: f64, burstiness: f64, horizon: f64, seed: u64) -> Vec<f64> {
-    // Draw in chunks until past the horizon; the draws are the same as one
-    // long schedule for the same seed, whatever the horizon.
-    let mut n = ((rate * horizon * 1.2) as usize).max(16);
-    loop {
-        let all = arrival_offsets(rate, burstiness, n, seed);
-        if all.last().is_some_and(|&t| t > horizon) {
-            return all.into_iter().take_while(|&t| t <= horizon).collect();
+impl LevelRun {
+    /// A level that sent nothing (cancelled before its first request).
+    pub fn empty(started: Instant, started_wall: std::time::SystemTime) -> LevelRun {
+        LevelRun {
+            records: Vec::new(),
+            interrupted: true,
+            wall_s: 0.0,
+            started,
+            started_wall,
+            client: None,
         }
-        n *= 2;
     }
 }
 
@@ -87,7 +66,7 @@ fn warmup_requests(w: Warmup) -> u64 {
 }
 
 /// Whether the reads since `before` were timed by the kernel (all but 1 % or fewer).
-fn stamped_since(run: &RunContext, before: (u64, u64)) -> bool {
+pub(super) fn stamped_since(run: &RunContext, before: (u64, u64)) -> bool {
     let (kernel, clock) = run.pool.read_counts();
     let (kernel, clock) = (kernel - before.0, clock - before.1);
     kernel > 0 && clock * 100 <= kernel
@@ -108,6 +87,16 @@ pub async fn run_level(
     let records = match plan.load {
         Load::Concurrency { concurrency } => {
             closed_loop(&run, plan, concurrency, level_start, &live, &cancel).await
+        }
+        // A stage run alone: the staged engine with one stage (run_levels runs a staged run's
+        // stages together).
+        Load::Stage { .. } => {
+            let profile = Profile::of(std::slice::from_ref(&plan))
+                .expect("a stage level is a profile of one stage");
+            return super::stages::run(&run, &[plan], &profile, &live, &cancel)
+                .await
+                .pop()
+                .unwrap_or_else(|| LevelRun::empty(level_start, started_wall));
         }
         Load::Rate {
             rate,
@@ -137,13 +126,23 @@ pub async fn run_level(
     }
 }
 
-async fn one(
+/// One request to send: which, when it was due, and the level its record belongs to.
+pub(super) struct Dispatch {
+    /// Its index in the level (or the staged run), which picks its prompt.
+    pub index: u64,
+    /// When it was due to be sent.
+    pub intended: Instant,
+    pub warmup: bool,
+    /// The start its record's times count from.
+    pub level_start: Instant,
+    /// The level (stage) its record is sent to the sink under; `None`: the current level's.
+    pub level: Option<usize>,
+}
+
+pub(super) async fn one(
     run: &RunContext,
     live: &Live,
-    index: u64,
-    intended: Instant,
-    warmup: bool,
-    level_start: Instant,
+    d: Dispatch,
     cancel: &CancellationToken,
 ) -> Option<RequestRecord> {
     let ctx = RequestContext {
@@ -151,15 +150,15 @@ async fn one(
         served_model: &run.served_model,
         target: &run.target,
         adapter: &run.adapter,
-        level_start,
+        level_start: d.level_start,
         timeout: run.timeout,
         metric_mode: run.metric_mode,
     };
-    let item = &run.requests[(index as usize) % run.requests.len()];
+    let item = &run.requests[(d.index as usize) % run.requests.len()];
     let record = RequestRecord {
-        index,
-        warmup,
-        intended_start_s: (intended - level_start).as_secs_f64(),
+        index: d.index,
+        warmup: d.warmup,
+        intended_start_s: (d.intended - d.level_start).as_secs_f64(),
         input_tokens: item.input_tokens,
         ..Default::default()
     };
@@ -174,7 +173,7 @@ async fn one(
             r.queue_ms = (r.send_s - r.intended_start_s).max(0.0) * 1e3;
             live.request_finished(&r);
             if let Some(sink) = &run.record_sink {
-                sink.send(&r);
+                sink.send(d.level, &r);
             }
             Some(r)
         }
@@ -206,12 +205,16 @@ async fn closed_loop(
         (Bound::Seconds(_), _) => u64::MAX,
     };
     let mut tasks = tokio::task::JoinSet::new();
+    // `--ramp-up` is a stage from 0 to the level's clients, then a hold: client k starts where
+    // the stage's target passes k, by the rule a staged run follows (plan::stages).
+    let ramp = Profile::ramp(concurrency, run.ramp);
     for k in 0..shard.share(u64::from(concurrency)) {
         let (run, live, cancel) = (run.clone(), live.clone(), cancel.clone());
         let (next, measured) = (next.clone(), measured.clone());
         // Each client starts where it would on one machine: its place among all the level's.
-        let client = shard.global(k) as f64;
-        let start_at = level_start + run.ramp.mul_f64(client / f64::from(concurrency));
+        let client = u32::try_from(shard.global(k)).unwrap_or(u32::MAX);
+        let offset = ramp.active(client).first().map_or(0.0, |(from, _)| *from);
+        let start_at = level_start + Duration::from_secs_f64(offset);
         tasks.spawn(async move {
             let mut mine = Vec::new();
             tokio::select! {
@@ -231,7 +234,14 @@ async fn closed_loop(
                 if !warmup && measured.fetch_add(1, Ordering::Relaxed) >= quota {
                     break;
                 }
-                match one(&run, &live, index, now, warmup, level_start, &cancel).await {
+                let d = Dispatch {
+                    index,
+                    intended: now,
+                    warmup,
+                    level_start,
+                    level: None,
+                };
+                match one(&run, &live, d, &cancel).await {
                     Some(r) => mine.push(r),
                     None => break,
                 }
@@ -239,13 +249,7 @@ async fn closed_loop(
             mine
         });
     }
-    let mut all = Vec::new();
-    while let Some(res) = tasks.join_next().await {
-        if let Ok(mut v) = res {
-            all.append(&mut v);
-        }
-    }
-    all
+    joined(tasks).await
 }
 
 async fn open_loop(
@@ -274,21 +278,49 @@ async fn open_loop(
         }
     };
     let shard = run.shard;
-    // The shard's part of the in-flight limit (the CLI refuses a limit below the shard count).
-    let limit = max_concurrency
-        .map(|m| Arc::new(Semaphore::new(shard.share(u64::from(m)).max(1) as usize)));
-    let mut tasks = tokio::task::JoinSet::new();
     // The whole level's schedule, of which this shard sends its arrivals: the union of the
     // shards' is the single-machine schedule, arrival for arrival.
-    for (i, off) in offsets.iter().enumerate() {
-        if !shard.owns(i as u64) {
-            continue;
-        }
-        let intended = level_start + Duration::from_secs_f64(*off);
+    let due = offsets
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| shard.owns(*i as u64))
+        .map(|(i, off)| {
+            let d = Dispatch {
+                index: i as u64,
+                intended: level_start + Duration::from_secs_f64(*off),
+                warmup: is_warmup(plan.warmup, i as u64, *off),
+                level_start,
+                level: None,
+            };
+            ((), d)
+        });
+    send_when_due(run, due, max_concurrency, live, cancel)
+        .await
+        .into_iter()
+        .map(|((), r)| r)
+        .collect()
+}
+
+/// Sends each of `due` (tagged with a `T` its record is returned with) when it is due, each in
+/// a task of its own so a slow answer never delays the next send; under `max_concurrency` a
+/// request due while the limit is reached waits for a slot (its queue time). Stops sending
+/// when `cancel` fires.
+pub(super) async fn send_when_due<T: Send + 'static>(
+    run: &Arc<RunContext>,
+    due: impl Iterator<Item = (T, Dispatch)>,
+    max_concurrency: Option<u32>,
+    live: &Arc<Live>,
+    cancel: &CancellationToken,
+) -> Vec<(T, RequestRecord)> {
+    // The shard's part of the in-flight limit (the CLI refuses a limit below the shard count).
+    let limit = max_concurrency
+        .map(|m| Arc::new(Semaphore::new(run.shard.share(u64::from(m)).max(1) as usize)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (tag, d) in due {
         tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
-            _ = tokio::time::sleep_until(intended.into()) => {}
+            _ = tokio::time::sleep_until(d.intended.into()) => {}
         }
         let permit = match &limit {
             Some(sem) => tokio::select! {
@@ -298,74 +330,23 @@ async fn open_loop(
             },
             None => None,
         };
-        let warmup = is_warmup(plan.warmup, i as u64, *off);
         let (run, live, cancel) = (run.clone(), live.clone(), cancel.clone());
         tasks.spawn(async move {
-            let r = one(
-                &run,
-                &live,
-                i as u64,
-                intended,
-                warmup,
-                level_start,
-                &cancel,
-            )
-            .await;
+            let r = one(&run, &live, d, &cancel).await;
             drop(permit);
-            r
+            r.map(|r| vec![(tag, r)]).unwrap_or_default()
         });
     }
+    joined(tasks).await
+}
+
+/// Every task's records, in the order the tasks ended (a task that panicked gave none).
+pub(super) async fn joined<T: 'static>(mut tasks: tokio::task::JoinSet<Vec<T>>) -> Vec<T> {
     let mut all = Vec::new();
     while let Some(res) = tasks.join_next().await {
-        if let Ok(Some(r)) = res {
-            all.push(r);
+        if let Ok(mut v) = res {
+            all.append(&mut v);
         }
     }
     all
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_seed_same_schedule_and_rate_statistics() {
-        let a = arrival_offsets(20.0, 1.0, 20_000, 7);
-        let b = arrival_offsets(20.0, 1.0, 20_000, 7);
-        assert_eq!(a, b);
-        assert_ne!(a, arrival_offsets(20.0, 1.0, 20_000, 8));
-        let gaps: Vec<f64> = std::iter::once(a[0])
-            .chain(a.windows(2).map(|w| w[1] - w[0]))
-            .collect();
-        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
-        let sd = (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64).sqrt();
-        // Poisson: mean gap 1/rate, coefficient of variation 1. With 20,000
-        // gaps the standard error of each is under 1 %: 5 % cannot flake.
-        assert!(
-            (1.0 / mean - 20.0).abs() / 20.0 < 0.05,
-            "rate {}",
-            1.0 / mean
-        );
-        assert!((sd / mean - 1.0).abs() < 0.05, "cv {}", sd / mean);
-        // Gamma shape B gives CV 1/sqrt(B).
-        let c = arrival_offsets(20.0, 4.0, 20_000, 7);
-        let gaps: Vec<f64> = c.windows(2).map(|w| w[1] - w[0]).collect();
-        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
-        let sd = (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64).sqrt();
-        assert!((sd / mean - 0.5).abs() < 0.05, "cv {}", sd / mean);
-    }
-
-    #[test]
-    fn horizon_schedules_are_prefixes_of_the_long_one() {
-        let long = arrival_offsets(5.0, 1.0, 1000, 3);
-        let short = arrivals_within(5.0, 1.0, 10.0, 3);
-        assert_eq!(&long[..short.len()], &short[..]);
-        assert!(short.iter().all(|&t| t <= 10.0));
-        assert!(long[short.len()] > 10.0);
-    }
-
-    #[test]
-    fn infinite_rate_sends_at_once() {
-        assert_eq!(arrival_offsets(f64::INFINITY, 1.0, 3, 0), vec![0.0; 3]);
-    }
 }

@@ -179,6 +179,8 @@ pub fn merge(inputs: Vec<ShardInput>) -> Result<RunResult, MergeError> {
         gpu: None,
         server_metrics: None,
         merge: Some(report),
+        // Shards' series are not merged: each is one shard's view of the load.
+        load_series: None,
     })
 }
 

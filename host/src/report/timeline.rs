@@ -1,7 +1,8 @@
 //! The readings beside a run over time: the client's throughput and TTFT, GPU utilisation,
 //! memory and power, the server's running and waiting requests and its KV-cache use, each
 //! level's start marked, on the run's own time axis (seconds from the first reading of each
-//! source). [`series`] gathers the curves once; the reports draw them as SVG, `compare` lays
+//! source); and a staged run's own series (planned load, in flight, output rate, TTFT), on the
+//! stages' axis. [`series`] gathers the curves once; the reports draw them as SVG, `compare` lays
 //! the runs over each other, and `show` prints them as terminal sparklines.
 use plotters::prelude::*;
 
@@ -140,6 +141,9 @@ fn median(v: &mut [f64]) -> f64 {
 /// reader's clock).
 pub fn series(run: &RunResult) -> Vec<Series> {
     let mut out = Vec::new();
+    if let Some(staged) = &run.load_series {
+        out.extend(stage_series(run, staged));
+    }
     let clock = run
         .gpu
         .as_ref()
@@ -265,6 +269,69 @@ pub fn series(run: &RunResult) -> Vec<Series> {
     }
     out.retain(|s| s.curves.iter().any(|c| !c.points.is_empty()));
     out
+}
+
+/// A staged run's own series (`load_series`): planned load beside what was in flight or sent,
+/// the output rate, and TTFT, with each stage's start marked.
+fn stage_series(run: &RunResult, staged: &crate::metrics::LoadSeries) -> Vec<Series> {
+    let levels: Vec<(f64, String)> = staged
+        .stage_starts_s
+        .iter()
+        .zip(&run.levels)
+        .map(|(t, l)| (*t, l.label.clone()))
+        .collect();
+    let mid = staged.interval_s / 2.0;
+    let curve = |name: &str, f: fn(&crate::metrics::SeriesPoint) -> Option<f64>| Curve {
+        name: name.to_owned(),
+        points: staged
+            .points
+            .iter()
+            .filter_map(|p| Some((p.t_s + mid, f(p)?)))
+            .collect(),
+    };
+    let load = match staged.unit {
+        crate::plan::StageUnit::Clients => Series {
+            slug: "stages-load-time",
+            title: "Clients and requests in flight over time",
+            unit: "clients / requests",
+            curves: vec![
+                curve("planned clients", |p| Some(p.target)),
+                curve("in flight", |p| Some(p.in_flight)),
+            ],
+            levels: levels.clone(),
+        },
+        crate::plan::StageUnit::Rate => Series {
+            slug: "stages-load-time",
+            title: "Arrival rate over time",
+            unit: "requests/s",
+            curves: vec![
+                curve("planned", |p| Some(p.target)),
+                curve("sent", |p| Some(p.sent_per_s)),
+                curve("completed", |p| Some(p.completed_per_s)),
+            ],
+            levels: levels.clone(),
+        },
+    };
+    vec![
+        load,
+        Series {
+            slug: "stages-throughput-time",
+            title: "Output tokens/s over time",
+            unit: "tokens/s",
+            curves: vec![curve("output", |p| Some(p.output_tokens_per_s))],
+            levels: levels.clone(),
+        },
+        Series {
+            slug: "stages-ttft-time",
+            title: "TTFT over time",
+            unit: "ms",
+            curves: vec![
+                curve("p50", |p| p.ttft_p50_ms),
+                curve("p99", |p| p.ttft_p99_ms),
+            ],
+            levels,
+        },
+    ]
 }
 
 fn draw(s: &Series) -> Result<Option<Chart>, ChartError> {

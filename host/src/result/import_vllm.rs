@@ -403,6 +403,7 @@ pub fn import(text: &str, file: &str, tags: &[String]) -> Result<Imported, Impor
         gpu: None,
         server_metrics: None,
         merge: None,
+        load_series: None,
     };
     Ok(Imported {
         result,

@@ -182,6 +182,10 @@ pub struct RunResult {
     /// How this run was merged from shards (`merge`): which, how each level, their skew.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<crate::merge::MergeReport>,
+    /// A staged run (`--stages`, `--rate-stages`) over time: planned load, in flight, sent,
+    /// completed, tokens and TTFT per interval (absent for level runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_series: Option<crate::metrics::LoadSeries>,
 }
 
 /// The server's Prometheus metrics scraped during a run.

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::{LevelResult, RunResult};
 use crate::metrics::{Distribution, RequestRecord};
-use crate::plan::Load;
+use crate::plan::{Load, StageUnit};
 
 fn put_distribution(out: &mut Map<String, Value>, name: &str, d: &Distribution) {
     out.insert(format!("mean_{name}_ms"), json!(d.mean));
@@ -30,6 +30,25 @@ pub fn level_json(run: &RunResult, level: &LevelResult, records: &[RequestRecord
     let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
     let (rate, burstiness, max_concurrency) = match level.load {
         Load::Concurrency { concurrency } => (json!("inf"), json!(1.0), json!(concurrency)),
+        // A stage's load moves; vLLM's format holds one figure: the peak clients, or the mean
+        // rate over the stage.
+        Load::Stage {
+            unit: StageUnit::Clients,
+            from,
+            to,
+            ..
+        } => (json!("inf"), json!(1.0), json!(from.max(to).ceil())),
+        Load::Stage {
+            from,
+            to,
+            burstiness,
+            max_concurrency,
+            ..
+        } => (
+            json!((from + to) / 2.0),
+            json!(burstiness),
+            json!(max_concurrency),
+        ),
         Load::Rate {
             rate,
             burstiness,

@@ -86,6 +86,7 @@ fn draft_entry(id: String, spec: &RunSpec) -> RunEntry {
             gpu: None,
             server_metrics: None,
             merge: None,
+            load_series: None,
         },
     }
 }

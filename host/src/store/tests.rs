@@ -96,6 +96,7 @@ pub(crate) fn sample_run(
         gpu: None,
         server_metrics: None,
         merge: None,
+        load_series: None,
     };
     (result, all)
 }

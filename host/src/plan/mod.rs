@@ -5,6 +5,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod arrivals;
+pub mod stages;
+
+pub use stages::{Profile, StageError, StageUnit};
+
 /// The offered load of one level.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -21,15 +26,30 @@ pub enum Load {
         /// At most this many in flight; a held-back request's wait is its queue time.
         max_concurrency: Option<u32>,
     },
+    /// One stage of a staged run (`--stages`, `--rate-stages`): the load moves linearly from
+    /// `from` to `to` over the level's bound (seconds), continuing the stage before it with no
+    /// pause between (see [`stages`]).
+    Stage {
+        unit: StageUnit,
+        /// Clients or requests per second at the stage's start (the previous stage's end).
+        from: f64,
+        /// … and at its end.
+        to: f64,
+        /// Gamma shape of an open loop's arrivals, as for `Rate`.
+        burstiness: f64,
+        /// An open loop's in-flight limit, as for `Rate`.
+        max_concurrency: Option<u32>,
+    },
 }
 
 impl Load {
-    /// A short label (`c=8`, `rate=2.5`).
+    /// A short label (`c=8`, `rate=2.5`, `clients 0→100`).
     pub fn label(&self) -> String {
         match self {
             Load::Concurrency { concurrency } => format!("c={concurrency}"),
             Load::Rate { rate, .. } if rate.is_infinite() => "rate=inf".to_string(),
             Load::Rate { rate, .. } => format!("rate={rate}"),
+            Load::Stage { unit, from, to, .. } => stages::label(*unit, *from, *to),
         }
     }
 }
