@@ -335,3 +335,67 @@ async fn shards_of_an_open_loop_level_send_the_single_schedule() {
     assert_eq!(union, single);
     server.shutdown().await.unwrap();
 }
+
+/// A staged run split over two processes: each sends its clients' share of every stage, from
+/// one shared start, and the merge keeps one level per stage with every shard's requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staged_shards_merge_stage_by_stage() {
+    let server = sim(fixed(20, 2)).await;
+    let url = format!("http://{}", server.local_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let start = humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(3));
+    let mut files = Vec::new();
+    let mut children = Vec::new();
+    for i in 0..2 {
+        let file = dir.path().join(format!("stage-shard-{i}.json"));
+        let mut c = cmd(&[
+            "run",
+            "--server",
+            &url,
+            "--stages",
+            "300ms:4,300ms:4",
+            "--output-len",
+            "4",
+            "--ignore-eos",
+            "--seed",
+            "5",
+            "--save-requests",
+            "--no-progress",
+            "--no-save",
+            "--shards",
+            "2",
+            "--start-at",
+            &start.to_string(),
+        ]);
+        c.arg("--output")
+            .arg(&file)
+            .env("JOB_COMPLETION_INDEX", i.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        children.push(c.spawn().unwrap());
+        files.push(file);
+    }
+    for child in children {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let shards: Vec<RunResult> = files.iter().map(|f| read(f)).collect();
+    let merged_file = dir.path().join("merged.json");
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let mut c = merge(&refs, &[]);
+    c.arg("--output").arg(&merged_file);
+    let out = output(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let merged = read(&merged_file);
+    let labels: Vec<&str> = merged.levels.iter().map(|l| l.label.as_str()).collect();
+    assert_eq!(labels, ["clients 0→4", "4 clients"]);
+    for (i, level) in merged.levels.iter().enumerate() {
+        let parts: u64 = shards.iter().map(|s| s.levels[i].summary.requests).sum();
+        assert_eq!(level.summary.requests, parts, "{}", level.label);
+        assert!(level.summary.peak_concurrency <= 4, "{}", level.label);
+    }
+    server.shutdown().await.unwrap();
+}

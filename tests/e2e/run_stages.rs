@@ -127,6 +127,17 @@ fn stage_flags_that_cannot_work_are_refused() {
             "leave out --warmup",
         ),
         (vec!["--stages", "10s:2.5"], "whole number of clients"),
+        (
+            vec![
+                "--stages",
+                "10s:5",
+                "--start-at",
+                "2026-12-05T10:00:00Z",
+                "--level-interval",
+                "1m",
+            ],
+            "leave out --level-interval",
+        ),
         (vec!["--rate-stages", "10s:0"], "never rise above zero"),
         (
             vec!["--stages", "10s:5", "--concurrency", "4"],

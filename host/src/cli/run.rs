@@ -358,6 +358,7 @@ impl RunArgs {
                 (self.ramp_up.is_some(), "--ramp-up"),
                 (!self.concurrency.is_empty(), "--concurrency"),
                 (!self.request_rate.is_empty(), "--request-rate"),
+                (self.level_interval.is_some(), "--level-interval"),
             ] {
                 if given {
                     return Err(usage(format!(
@@ -540,7 +541,8 @@ impl RunArgs {
             )),
             Some(url) => Some((url.to_owned(), telemetry_interval)),
         };
-        let start = self.start_schedule(levels.len())?;
+        // A staged run is one schedule: its stages start together at --start-at.
+        let start = self.start_schedule(if staged.is_some() { 1 } else { levels.len() })?;
         if shard.is_sharded()
             && let Some(m) = self.max_concurrency
             && u64::from(m) < u64::from(shard.count)
