@@ -36,14 +36,14 @@ pub async fn run(
         starts: starts.clone(),
         profile: profile.clone(),
     };
-    live.start_level(
-        plans
-            .iter()
-            .map(|p| p.load.label())
-            .collect::<Vec<_>>()
-            .join(", "),
-        start,
-    );
+    let labels: Vec<String> = plans.iter().map(|p| p.load.label()).collect();
+    let label = match labels.as_slice() {
+        [first, .., last] if labels.len() > 4 => {
+            format!("{} stages: {first} … {last}", labels.len())
+        }
+        _ => labels.join(", "),
+    };
+    live.start_level(label, start);
     let records = match profile.unit {
         StageUnit::Clients => clients(run, &clock, live, cancel).await,
         StageUnit::Rate => {
