@@ -370,6 +370,11 @@ fn refusals_name_the_problem_and_exit_2() {
         ),
         (ok.clone(), vec!["show", "x"], "must start with `run`"),
         (
+            flags(&[("--level-interval", "5m")]),
+            vec!["run", "--server", "http://x:8000", "--stages", "1m:10"],
+            "leave out --level-interval",
+        ),
+        (
             vec!["--shards", "4", "--image", "img"],
             RUN.to_vec(),
             "give --results-pvc CLAIM or --remote URL",
@@ -399,4 +404,29 @@ fn refusals_name_the_problem_and_exit_2() {
         );
         assert!(!err.contains(KEY), "the refusal repeats the key: {err}");
     }
+}
+
+/// A staged run needs no level interval, and the wait it prints outlasts its stages.
+#[test]
+fn a_staged_runs_wait_outlasts_its_stages() {
+    let run = [
+        "run",
+        "--server",
+        "http://x:8000",
+        "--model",
+        "m",
+        "--stages",
+        "30m:100,3h:100",
+    ];
+    let (text, _) = manifest(&flags(&[]), &run);
+    let minutes: u64 = text
+        .split("--timeout=")
+        .nth(1)
+        .and_then(|t| t.split('m').next())
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("no wait timeout in {text}"));
+    assert!(
+        minutes >= 210 + 30,
+        "{minutes} min for 3 h 30 min of stages"
+    );
 }

@@ -95,14 +95,21 @@ pub fn text(req: &JobRequest, now: SystemTime) -> String {
     t
 }
 
-/// From now to the start, every level's interval, and [`WAIT_SLACK`], in whole minutes.
+/// From now to the start, every level's interval (or the stages' length), and [`WAIT_SLACK`], in
+/// whole minutes.
 fn wait_timeout(req: &JobRequest, now: SystemTime) -> Duration {
     let to_start = req.start_at.duration_since(now).unwrap_or_default();
     let levels = shard_args::level_count(&req.run_args).max(1);
     let levels_time = req
         .level_interval
         .map(|d| d.saturating_mul(u32::try_from(levels).unwrap_or(u32::MAX)))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        // A staged run says its own length.
+        .max(
+            shard_args::staged_seconds(&req.run_args)
+                .map(|s| Duration::from_secs_f64(s.clamp(0.0, 1e9)))
+                .unwrap_or_default(),
+        );
     let total = to_start
         .saturating_add(levels_time)
         .saturating_add(WAIT_SLACK);

@@ -128,6 +128,11 @@ pub enum K8sError {
     )]
     NeedsLevelInterval(usize),
     #[error(
+        "the run arguments give stages, which run as one schedule from the start: leave out \
+         --level-interval"
+    )]
+    StagesTakeNoInterval,
+    #[error(
         "give --results-pvc CLAIM or --remote URL: the shard results are written in the pods, \
          and a finished pod's own files cannot be copied out"
     )]

@@ -2,6 +2,7 @@
 //! the pods one sharded run (`--shards`, a shared `--start-at`, records for an exact merge,
 //! and a result file named by the pod's index).
 use super::{INDEX_ENV, JobRequest, K8sError, RESULTS_DIR, format_duration, rfc3339};
+use crate::plan::{StageUnit, stages};
 
 /// Flags this command sets on every shard, and why a user's own would be wrong.
 const SET_BY_JOB: [(&str, &str); 7] = [
@@ -57,6 +58,9 @@ pub fn build(req: &JobRequest) -> Result<Vec<String>, K8sError> {
     if levels > 1 && req.level_interval.is_none() {
         return Err(K8sError::NeedsLevelInterval(levels));
     }
+    if staged_seconds(user).is_some() && req.level_interval.is_some() {
+        return Err(K8sError::StagesTakeNoInterval);
+    }
 
     let mut args = user.clone();
     args.extend([
@@ -110,12 +114,43 @@ pub(super) fn level_count(args: &[String]) -> usize {
     count
 }
 
+/// How long the stages of `--stages` or `--rate-stages` last, when the arguments give them
+/// and they parse (a bad list is `run`'s to refuse, with its own message).
+pub(super) fn staged_seconds(args: &[String]) -> Option<f64> {
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        for (flag, unit) in [
+            ("--stages", StageUnit::Clients),
+            ("--rate-stages", StageUnit::Rate),
+        ] {
+            let value = match arg.strip_prefix(flag) {
+                Some("") => it.clone().next().map(String::as_str),
+                Some(rest) => rest.strip_prefix('='),
+                None => None,
+            };
+            if let Some(profile) = value.and_then(|v| stages::parse(v, unit).ok()) {
+                return Some(profile.total_s());
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn strings(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn stage_lists_are_timed() {
+        let s = |a: &[&str]| staged_seconds(&strings(a));
+        assert_eq!(s(&["run", "--stages", "30s:10,1m:10"]), Some(90.0));
+        assert_eq!(s(&["run", "--rate-stages=2m:5"]), Some(120.0));
+        assert_eq!(s(&["run", "--concurrency", "4"]), None);
+        assert_eq!(s(&["run", "--stages", "nonsense"]), None);
     }
 
     #[test]
