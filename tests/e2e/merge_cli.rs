@@ -64,17 +64,25 @@ fn text(out: &std::process::Output) -> String {
 /// Run `shards` shard processes at once (each with its JOB_COMPLETION_INDEX) and return their
 /// result files.
 async fn run_shards(url: &str, dir: &Path, shards: u32) -> Vec<PathBuf> {
+    let mut args = workload(url);
+    args.extend(["--level-interval".to_owned(), "3s".to_owned()]);
+    shard_processes(&args, dir, shards, "shard").await
+}
+
+/// Runs `args` as `shards` processes told their index by JOB_COMPLETION_INDEX, all due to start
+/// at one instant, each writing `PREFIX-I.json` in `dir`; each must exit 0 and say how to merge.
+async fn shard_processes(args: &[String], dir: &Path, shards: u32, prefix: &str) -> Vec<PathBuf> {
     // Far enough ahead that every process is ready before it; a shard that is not starts at
     // once and the merge reports how late.
     let start = humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(4));
     let mut children = Vec::new();
     let mut files = Vec::new();
     for i in 0..shards {
-        let file = dir.join(format!("shard-{i}.json"));
+        let file = dir.join(format!("{prefix}-{i}.json"));
         let mut c = cmd(&[]);
-        c.args(workload(url))
+        c.args(args)
             .args(["--shards", &shards.to_string()])
-            .args(["--start-at", &start.to_string(), "--level-interval", "3s"])
+            .args(["--start-at", &start.to_string()])
             .arg("--output")
             .arg(&file)
             .env("JOB_COMPLETION_INDEX", i.to_string())
@@ -343,45 +351,24 @@ async fn staged_shards_merge_stage_by_stage() {
     let server = sim(fixed(20, 2)).await;
     let url = format!("http://{}", server.local_addr());
     let dir = tempfile::tempdir().unwrap();
-    let start = humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(3));
-    let mut files = Vec::new();
-    let mut children = Vec::new();
-    for i in 0..2 {
-        let file = dir.path().join(format!("stage-shard-{i}.json"));
-        let mut c = cmd(&[
-            "run",
-            "--server",
-            &url,
-            "--stages",
-            "300ms:4,300ms:4",
-            "--output-len",
-            "4",
-            "--ignore-eos",
-            "--seed",
-            "5",
-            "--save-requests",
-            "--no-progress",
-            "--no-save",
-            "--shards",
-            "2",
-            "--start-at",
-            &start.to_string(),
-        ]);
-        c.arg("--output")
-            .arg(&file)
-            .env("JOB_COMPLETION_INDEX", i.to_string())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        children.push(c.spawn().unwrap());
-        files.push(file);
-    }
-    for child in children {
-        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    }
+    let args: Vec<String> = [
+        "run",
+        "--server",
+        &url,
+        "--stages",
+        "300ms:4,300ms:4",
+        "--output-len",
+        "4",
+        "--ignore-eos",
+        "--seed",
+        "5",
+        "--save-requests",
+        "--no-progress",
+        "--no-save",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let files = shard_processes(&args, dir.path(), 2, "stage-shard").await;
     let shards: Vec<RunResult> = files.iter().map(|f| read(f)).collect();
     let merged_file = dir.path().join("merged.json");
     let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
