@@ -108,6 +108,16 @@ fn merge(files: &[&Path], extra: &[&str]) -> std::process::Command {
     c
 }
 
+/// `merge FILES --output DIR/merged.json`, which must exit 0: what it printed, and the result.
+async fn merged_into_file(files: &[&Path], dir: &Path) -> (String, RunResult) {
+    let merged_file = dir.join("merged.json");
+    let mut c = merge(files, &[]);
+    c.arg("--output").arg(&merged_file);
+    let out = output(c).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    (text(&out), read(&merged_file))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shard_processes_merge_into_the_run_one_process_sends() {
     let server = sim(fixed(20, 2)).await;
@@ -127,16 +137,10 @@ async fn shard_processes_merge_into_the_run_one_process_sends() {
         assert_eq!((shard.index, shard.count), (i as u32, 3));
         assert_eq!(shard.level_interval_s, Some(3.0));
     }
-    let merged_file = dir.path().join("merged.json");
     let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-    let mut c = merge(&refs, &[]);
-    c.arg("--output").arg(&merged_file);
-    let out = output(c).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let shown = text(&out);
+    let (shown, merged) = merged_into_file(&refs, dir.path()).await;
     assert!(shown.contains("merged 3 of 3 shards"), "{shown}");
     assert!(shown.contains("every request's record (exact)"), "{shown}");
-    let merged = read(&merged_file);
     let report = merged.merge.as_ref().unwrap();
     assert_eq!((report.merged.len(), report.missing.len()), (3, 0));
     assert!(!merged.interrupted);
@@ -214,16 +218,8 @@ async fn shard_processes_merge_into_the_run_one_process_sends() {
     bare.levels.iter_mut().for_each(|l| l.requests = None);
     let bare_file = dir.path().join("bare.json");
     std::fs::write(&bare_file, serde_json::to_string(&bare).unwrap()).unwrap();
-    let mut c = merge(&[refs[0], &bare_file, refs[2]], &[]);
-    c.arg("--output").arg(&merged_file);
-    let out = output(c).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        text(&out).contains("histograms (0.1 % resolution"),
-        "{}",
-        text(&out)
-    );
-    let approx = read(&merged_file);
+    let (shown, approx) = merged_into_file(&[refs[0], &bare_file, refs[2]], dir.path()).await;
+    assert!(shown.contains("histograms (0.1 % resolution"), "{shown}");
     for (a, s) in approx.levels.iter().zip(&single.levels) {
         assert_eq!(a.summary.requests, s.summary.requests);
         assert_eq!(a.summary.total_output_tokens, s.summary.total_output_tokens);
@@ -370,13 +366,8 @@ async fn staged_shards_merge_stage_by_stage() {
     .to_vec();
     let files = shard_processes(&args, dir.path(), 2, "stage-shard").await;
     let shards: Vec<RunResult> = files.iter().map(|f| read(f)).collect();
-    let merged_file = dir.path().join("merged.json");
     let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-    let mut c = merge(&refs, &[]);
-    c.arg("--output").arg(&merged_file);
-    let out = output(c).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let merged = read(&merged_file);
+    let (_, merged) = merged_into_file(&refs, dir.path()).await;
     let labels: Vec<&str> = merged.levels.iter().map(|l| l.label.as_str()).collect();
     assert_eq!(labels, ["clients 0→4", "4 clients"]);
     for (i, level) in merged.levels.iter().enumerate() {
