@@ -84,6 +84,17 @@ impl std::str::FromStr for Slo {
 }
 
 impl Slo {
+    /// Whether a request of a model run meets every objective (times in model time: no clock
+    /// is read).
+    pub fn met_by(&self, r: &crate::closed_loop::ModelRequest) -> bool {
+        self.ttft.is_none_or(|t| r.ttft() <= t)
+            && match (self.tpot, r.tpot()) {
+                (Some(limit), Some(t)) => t <= limit,
+                _ => true,
+            }
+            && self.e2el.is_none_or(|t| r.last_token - r.arrival <= t)
+    }
+
     /// Every threshold multiplied by `k`: the objectives of a server whose times are scaled by
     /// `k` ([`BatchParams::scaled`]).
     pub fn scaled(self, k: f64) -> Slo {

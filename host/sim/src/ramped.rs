@@ -74,18 +74,7 @@ pub fn ramped(
     if measured.is_empty() {
         return None;
     }
-    let good = measured
-        .iter()
-        .filter(|r| {
-            let tpot_ok = match (slo.tpot, r.tpot()) {
-                (Some(limit), Some(t)) => t <= limit,
-                _ => true,
-            };
-            slo.ttft.is_none_or(|t| r.ttft() <= t)
-                && tpot_ok
-                && slo.e2el.is_none_or(|t| r.last_token - r.arrival <= t)
-        })
-        .count();
+    let good = measured.iter().filter(|r| slo.met_by(r)).count();
     let quantile = |mut v: Vec<Duration>| {
         v.sort_unstable();
         let rank = (q * v.len() as f64).ceil() as usize;
