@@ -29,18 +29,12 @@ pub fn arrival_offsets_iter(rate: f64, burstiness: f64, seed: u64) -> impl Itera
     })
 }
 
-/// Arrival offsets up to `horizon` seconds.
+/// Arrival offsets up to `horizon` seconds (a finite positive rate): a prefix of the one long
+/// schedule the seed draws, whatever the horizon.
 pub fn arrivals_within(rate: f64, burstiness: f64, horizon: f64, seed: u64) -> Vec<f64> {
-    // Draw in chunks until past the horizon; the draws are the same as one
-    // long schedule for the same seed, whatever the horizon.
-    let mut n = ((rate * horizon * 1.2) as usize).max(16);
-    loop {
-        let all = arrival_offsets(rate, burstiness, n, seed);
-        if all.last().is_some_and(|&t| t > horizon) {
-            return all.into_iter().take_while(|&t| t <= horizon).collect();
-        }
-        n *= 2;
-    }
+    arrival_offsets_iter(rate, burstiness, seed)
+        .take_while(|&t| t <= horizon)
+        .collect()
 }
 
 #[cfg(test)]
