@@ -31,11 +31,12 @@ pub async fn run(
     let watch = super::client_load::Watch::start();
     let reads_before = run.pool.read_counts();
     let starts = profile.starts();
-    let clock = Clock {
+    // Shared by every client task rather than copied into each.
+    let clock = Arc::new(Clock {
         start,
         starts: starts.clone(),
         profile: profile.clone(),
-    };
+    });
     let labels: Vec<String> = plans.iter().map(|p| p.load.label()).collect();
     let label = match labels.as_slice() {
         [first, .., last] if labels.len() > 4 => {
@@ -99,7 +100,6 @@ pub async fn run(
 }
 
 /// Where a moment of the staged run falls.
-#[derive(Clone)]
 struct Clock {
     start: Instant,
     starts: Vec<f64>,
@@ -124,7 +124,7 @@ impl Clock {
 /// Closed loop: client k sends while the target is above k.
 async fn clients(
     run: &Arc<RunContext>,
-    clock: &Clock,
+    clock: &Arc<Clock>,
     live: &Arc<Live>,
     cancel: &CancellationToken,
 ) -> Vec<(usize, RequestRecord)> {
